@@ -1,0 +1,1 @@
+"""Statistics defined once, and the analysts' polars client."""

@@ -1,0 +1,1 @@
+"""govtrack storage: the one event schema, the EventStore protocol and its engines."""
