@@ -10,8 +10,9 @@ from fastapi import Request
 from storage.base import EventStore
 
 if TYPE_CHECKING:
-    from api.settings import Settings
     from storage.writer import GroupCommitWriter
+
+    from api.settings import Settings
 
 __all__ = ["AppState", "app_state"]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from storage.base import EventStore
 from storage.factory import create_store
@@ -43,3 +44,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, chdb_path: Path) -> It
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def client(store: EventStore, tmp_path: Path) -> Iterator[TestClient]:
+    """The HTTP app over the parametrised store, with its lifespan running."""
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings(
+        store_url=f"parquet://{tmp_path / 'unused-store'}",
+        spool_dir=tmp_path / "spool",
+        archive_url=str(tmp_path / "archive"),
+    )
+    app = create_app(settings, store=store)
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,9 @@
+"""Routes for /api/stats (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter()
