@@ -1,0 +1,274 @@
+"""Every SQL statement the ClickHouse store runs, built in one place; values are always bound.
+
+Each builder returns `(sql, params)` for clickhouse-connect's server-side binding (`{name:Type}`),
+so no user value is ever formatted into SQL text. The only identifiers spliced in are table and
+column names from fixed whitelists in this module.
+
+Reads dedupe with FINAL: duplicates of an event can only sit in one monthly partition (the
+partition key derives from the sorting key), so `do_not_merge_across_partitions_select_final`
+lets each partition be finalised on its own, in parallel, and skips partitions that are already
+merged to one part. Counting with FINAL is exact at once, before background merges have run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+from storage.base import Cursor, EventFilter, GroupBy, Order, SessionFilter
+from storage.schema import EVENT_SCHEMA
+
+__all__ = [
+    "Query",
+    "cell_history",
+    "counts_by",
+    "create_database",
+    "existing_ids",
+    "export",
+    "get_event",
+    "migration_record",
+    "migrations_applied",
+    "page",
+    "ping",
+    "session_one",
+    "sessions_page",
+    "timeseries_counts",
+    "totals",
+]
+
+Query = tuple[str, dict[str, Any]]
+
+EVENTS: Final = "audit_events"
+FINAL_SETTINGS: Final = "SETTINGS do_not_merge_across_partitions_select_final = 1"
+TS: Final = "DateTime64(6, 'UTC')"
+#: Read columns in EVENT_SCHEMA order; LowCardinality columns come back as plain strings.
+COLUMNS: Final = ", ".join(f"`{name}`" for name in EVENT_SCHEMA.names)
+#: The columns a top list / group can be over (whitelist for identifiers).
+GROUP_COLUMNS: Final[frozenset[str]] = frozenset({"event_type", "user_name", "workbook_name"})
+
+
+def micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _ts(name: str) -> str:
+    return f"fromUnixTimestamp64Micro({{{name}:Int64}}, 'UTC')"
+
+
+def event_where(flt: EventFilter, params: dict[str, Any]) -> str:
+    """The WHERE condition of an EventFilter; fills `params` with the bound values."""
+    conds: list[str] = ["1"]
+    if flt.start is not None:
+        params["f_start"] = micros(flt.start)
+        conds.append(f"timestamp >= {_ts('f_start')}")
+    if flt.end is not None:
+        params["f_end"] = micros(flt.end)
+        conds.append(f"timestamp < {_ts('f_end')}")
+    for column, values in (
+        ("event_type", flt.event_types),
+        ("user_name", flt.user_names),
+        ("workbook_name", flt.workbook_names),
+        ("sheet_name", flt.sheet_names),
+    ):
+        if values:
+            params[f"f_{column}"] = list(values)
+            conds.append(f"{column} IN {{f_{column}:Array(String)}}")
+    for column, value in (
+        ("machine_name", flt.machine_name),
+        ("session_id", flt.session_id),
+        ("correlation_id", flt.correlation_id),
+        ("cell_address", flt.cell_address),
+    ):
+        if value is not None:
+            params[f"f_{column}"] = value
+            conds.append(f"{column} = {{f_{column}:String}}")
+    if flt.text is not None:
+        params["f_text"] = flt.text
+        conds.append(
+            "(position(old_value, {f_text:String}) > 0 OR position(new_value, {f_text:String}) > 0"
+            " OR position(formula, {f_text:String}) > 0)"
+        )
+    return " AND ".join(conds)
+
+
+def create_database(database: str) -> str:
+    """CREATE DATABASE for a name the caller has validated as an identifier."""
+    return f"CREATE DATABASE IF NOT EXISTS `{database}`"
+
+
+def ping() -> str:
+    """The health probe."""
+    return "SELECT 1"
+
+
+def migrations_applied() -> str:
+    """Versions and checksums of the DDL files already applied."""
+    return "SELECT version, checksum FROM schema_migrations FINAL ORDER BY version"
+
+
+def migration_record(version: int, name: str, checksum: str) -> Query:
+    """Record one applied DDL file."""
+    sql = (
+        "INSERT INTO schema_migrations (version, name, checksum) "
+        "VALUES ({version:UInt32}, {name:String}, {checksum:String})"
+    )
+    return sql, {"version": version, "name": name, "checksum": checksum}
+
+
+def existing_ids(ids: list[str], lo_us: int, hi_us: int) -> Query:
+    """Which of `ids` are stored already; the batch's time range prunes partitions and days."""
+    sql = (
+        f"SELECT DISTINCT event_id FROM {EVENTS} "
+        f"WHERE timestamp >= {_ts('lo')} AND timestamp <= {_ts('hi')} AND event_id IN {{ids:Array(String)}}"
+    )
+    return sql, {"ids": ids, "lo": lo_us, "hi": hi_us}
+
+
+def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Query:
+    """One keyset page of matching events in (timestamp, event_id) order."""
+    params: dict[str, Any] = {"limit": limit}
+    where = event_where(flt, params)
+    direction = "DESC" if order == "desc" else "ASC"
+    if after is not None:
+        params["c_ts"] = after.timestamp_us
+        params["c_id"] = after.event_id
+        op = "<" if order == "desc" else ">"
+        where += f" AND (timestamp, event_id) {op} ({_ts('c_ts')}, {{c_id:String}})"
+    sql = (
+        f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE {where} "
+        f"ORDER BY timestamp {direction}, event_id {direction} LIMIT {{limit:UInt32}} {FINAL_SETTINGS}"
+    )
+    return sql, params
+
+
+def get_event(event_id: str) -> Query:
+    """The event with that id; the bloom filter on event_id skips almost every granule."""
+    sql = f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE event_id = {{id:String}} LIMIT 1 {FINAL_SETTINGS}"
+    return sql, {"id": event_id}
+
+
+def cell_history(workbook: str, sheet: str, cell: str, limit: int) -> Query:
+    """Changes of one cell, newest first; the hash condition lets the cell bloom filter prune."""
+    sql = (
+        f"SELECT {COLUMNS} FROM {EVENTS} FINAL "
+        "WHERE cityHash64(ifNull(workbook_name, ''), ifNull(sheet_name, ''), ifNull(cell_address, ''))"
+        " = cityHash64({w:String}, {s:String}, {c:String})"
+        " AND workbook_name = {w:String} AND sheet_name = {s:String} AND cell_address = {c:String} "
+        f"ORDER BY timestamp DESC, event_id DESC LIMIT {{limit:UInt32}} {FINAL_SETTINGS}"
+    )
+    return sql, {"w": workbook, "s": sheet, "c": cell, "limit": limit}
+
+
+def totals(flt: EventFilter) -> Query:
+    """Exact totals over the deduplicated matching events (one pass)."""
+    params: dict[str, Any] = {}
+    sql = (
+        "SELECT toInt64(count()) AS total_events, toInt64(uniqExact(user_name)) AS unique_users, "
+        "toInt64(uniqExact(workbook_name)) AS unique_workbooks, "
+        "toInt64(uniqExact(session_id)) AS unique_sessions, "
+        "min(timestamp) AS first_event_at, max(timestamp) AS last_event_at "
+        f"FROM {EVENTS} FINAL WHERE {event_where(flt, params)} {FINAL_SETTINGS}"
+    )
+    return sql, params
+
+
+def counts_by(flt: EventFilter, column: str, top: int | None) -> Query:
+    """(key, count) over non-null keys, count desc then key asc, optionally the first `top`."""
+    if column not in GROUP_COLUMNS:
+        raise ValueError(f"cannot group by {column!r}")
+    params: dict[str, Any] = {}
+    where = event_where(flt, params)
+    limit = ""
+    if top is not None:
+        params["top"] = top
+        limit = "LIMIT {top:UInt32}"
+    sql = (
+        f"SELECT CAST({column}, 'String') AS {column}, toInt64(count()) AS count FROM {EVENTS} FINAL "
+        f"WHERE {where} AND {column} IS NOT NULL GROUP BY {column} "
+        f"ORDER BY count DESC, {column} ASC {limit} {FINAL_SETTINGS}"
+    )
+    return sql, params
+
+
+def timeseries_counts(flt: EventFilter, width_us: int, offset_us: int, group_by: GroupBy | None) -> Query:
+    """Counts per (bucket index, group): bucket = floor((ts - offset) / width)."""
+    params: dict[str, Any] = {"width": width_us, "offset": offset_us}
+    where = event_where(flt, params)
+    if group_by is not None and group_by not in GROUP_COLUMNS:
+        raise ValueError(f"cannot group by {group_by!r}")
+    grp = f"CAST({group_by}, 'Nullable(String)')" if group_by else "CAST(NULL, 'Nullable(String)')"
+    sql = (
+        "SELECT toInt64(intDiv(toUnixTimestamp64Micro(timestamp) - {offset:Int64}, {width:Int64})) AS b, "
+        f"{grp} AS grp, toInt64(count()) AS n FROM {EVENTS} FINAL WHERE {where} "
+        f"GROUP BY b, grp ORDER BY b, grp {FINAL_SETTINGS}"
+    )
+    return sql, params
+
+
+_SESSION_FIGURES: Final = (
+    "SELECT session_id, tupleElement(argMinMerge(first_event), 1) AS s_user, "
+    "tupleElement(argMinMerge(first_event), 2) AS s_machine, "
+    "min(start_time) AS s_start, max(end_time) AS s_end, "
+    "toInt64(uniqExactMerge(event_ids)) AS s_count, arraySort(groupUniqArrayMerge(workbooks)) AS s_books "
+    "FROM sessions_rollup"
+)
+_SESSION_OUT: Final = (
+    "SELECT session_id, s_user AS user_name, s_machine AS machine_name, s_start AS start_time, "
+    "s_end AS end_time, toFloat64(dateDiff('microsecond', s_start, s_end)) / 1000000 AS duration_s, "
+    "s_count AS event_count, s_books AS workbooks"
+)
+
+
+def sessions_page(flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None) -> Query:
+    """A page of sessions from the rollup, newest first by (start_time, session_id).
+
+    Only the page's sessions have their (heavier) uniqExact/groupUniqArray states merged. A time
+    window is exact: a session matches when one of its events lies in [start, end), which a
+    min/max overlap cannot tell (a session may pause across the window), so the window's
+    session ids come from the time-pruned events table.
+    """
+    params: dict[str, Any] = {"limit": limit}
+    where = ["1"]
+    window = EventFilter(start=flt.start, end=flt.end)
+    if flt.start is not None or flt.end is not None:
+        inner = event_where(window, params)
+        where.append(
+            f"session_id IN (SELECT session_id FROM {EVENTS} WHERE {inner} AND session_id IS NOT NULL)"
+        )
+    having = ["1"]
+    if flt.user_name is not None:
+        params["user"] = flt.user_name
+        having.append("tupleElement(argMinMerge(first_event), 1) = {user:String}")
+    if after is not None:
+        params["a_ts"] = micros(after[0])
+        params["a_id"] = after[1]
+        having.append(f"(min(start_time), session_id) < ({_ts('a_ts')}, {{a_id:String}})")
+    ids = (
+        f"SELECT session_id FROM sessions_rollup WHERE {' AND '.join(where)} GROUP BY session_id "
+        f"HAVING {' AND '.join(having)} ORDER BY min(start_time) DESC, session_id DESC LIMIT {{limit:UInt32}}"
+    )
+    sql = (
+        f"{_SESSION_OUT} FROM ({_SESSION_FIGURES} WHERE session_id IN ({ids}) GROUP BY session_id) "
+        "ORDER BY start_time DESC, session_id DESC"
+    )
+    return sql, params
+
+
+def export(flt: EventFilter) -> Query:
+    """Every matching event, oldest first, for a streamed export."""
+    params: dict[str, Any] = {}
+    sql = (
+        f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE {event_where(flt, params)} "
+        f"ORDER BY timestamp ASC, event_id ASC {FINAL_SETTINGS}"
+    )
+    return sql, params
+
+
+def session_one(session_id: str) -> Query:
+    """One session's figures from the rollup."""
+    sql = f"{_SESSION_OUT} FROM ({_SESSION_FIGURES} WHERE session_id = {{sid:String}} GROUP BY session_id)"
+    return sql, {"sid": session_id}

@@ -1,0 +1,273 @@
+"""ClickHouseStore: the EventStore contract on ClickHouse MergeTree, embedded (chdb) or a server.
+
+It speaks only through clickhouse-connect. `chdb:///abs/dir` runs the engine in-process (one data
+path per process; databases isolate stores inside it), `http(s)://user:pass@host:8123/db` talks
+to a server or a cluster's Distributed tables.
+
+Threading: one client per store, shared by the API's worker threads. The chdb backend serialises
+calls on its connection handle with its own lock (a second call on a handle with an open stream
+would silently return nothing, so it must); the HTTP client is created with
+`autogenerate_session_id=False`, which makes it safe to share (urllib3's pool, no session lock).
+
+Idempotency, three layers: (1) ids already stored are looked up (restricted to the batch's time
+range) and dropped, which also gives AppendResult.duplicates exactly; (2) every insert carries an
+`insert_deduplication_token` derived from its content (sha256 of the sorted event ids), so an exact
+retry of an insert whose answer was lost is dropped by the engine; (3) concurrent inserts racing
+past (1) collapse in ReplacingMergeTree, and reads use FINAL so they never show a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage import clickhouse_queries as q
+from storage.base import (
+    AppendResult,
+    Bucket,
+    EventFilter,
+    ExportResult,
+    GroupBy,
+    HealthCheck,
+    Page,
+    SessionFilter,
+    Stats,
+)
+from storage.clickhouse_errors import retrying, translate
+from storage.clickhouse_migrations import DDL_DIR, apply_migrations
+from storage.clickhouse_timeseries import bucket_bounds, bucket_width, zero_fill
+from storage.errors import InvalidQueryError, TerminalStoreError
+from storage.export import write_partitioned
+from storage.schema import EVENT_SCHEMA, UTC_MICROS
+
+__all__ = ["SESSION_SCHEMA", "ClickHouseStore", "database_from_dsn"]
+
+DEFAULT_DATABASE: Final = "govtrack"
+_IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: Ids per existence lookup: keeps an HTTP request's bound parameters well under URL limits.
+_LOOKUP_CHUNK: Final = 5000
+
+SESSION_SCHEMA: Final = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("user_name", pa.string()),
+        pa.field("machine_name", pa.string()),
+        pa.field("start_time", UTC_MICROS),
+        pa.field("end_time", UTC_MICROS),
+        pa.field("duration_s", pa.float64()),
+        pa.field("event_count", pa.int64()),
+        pa.field("workbooks", pa.list_(pa.string())),
+    ]
+)
+_COUNT_SCHEMAS: Final = {
+    col: pa.schema([pa.field(col, pa.string()), pa.field("count", pa.int64())])
+    for col in ("event_type", "user_name", "workbook_name")
+}
+
+
+def database_from_dsn(dsn: str) -> str | None:
+    """The database named by an http(s) DSN's path (`http://host:8123/db`), if any."""
+    parts = urlsplit(dsn)
+    if parts.scheme.lower() == "chdb":
+        return None
+    name = unquote(parts.path.strip("/"))
+    return name or None
+
+
+class ClickHouseStore:
+    """EventStore over ClickHouse via clickhouse-connect (see the module docstring)."""
+
+    name = "clickhouse"
+
+    def __init__(self, dsn: str, *, database: str | None = None, ddl_dir: Path = DDL_DIR) -> None:
+        db = database or database_from_dsn(dsn) or DEFAULT_DATABASE
+        if not _IDENT.match(db):
+            raise TerminalStoreError(f"invalid ClickHouse database name {db!r}")
+        self.database = db
+        self._dsn = dsn
+        self._ddl_dir = ddl_dir
+        self._client: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @retrying
+    def open(self) -> None:
+        """Connect, create the database and apply the DDL files not yet recorded; idempotent."""
+        if self._client is not None:
+            return
+        embedded = urlsplit(self._dsn).scheme.lower() == "chdb"
+        extra: dict[str, Any] = {} if embedded else {"autogenerate_session_id": False}
+        client = clickhouse_connect.get_client(dsn=self._dsn, database="default", **extra)
+        try:
+            client.command(q.create_database(self.database))
+            client.database = self.database
+            apply_migrations(client, self._ddl_dir)
+        except Exception:
+            client.close()
+            raise
+        self._client = client
+
+    def close(self) -> None:
+        """Release the client (and with the last chdb client, the engine); idempotent."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:
+                raise translate(exc) from exc
+
+    def health(self) -> HealthCheck:
+        """A real `SELECT 1`; never raises."""
+        try:
+            value = self._conn().command(q.ping())
+        except Exception as exc:
+            return HealthCheck(
+                ok=False, detail=f"clickhouse: {translate(exc)}", data={"database": self.database}
+            )
+        return HealthCheck(ok=str(value) == "1", detail="clickhouse ok", data={"database": self.database})
+
+    def _conn(self) -> Any:
+        if self._client is None:
+            raise TerminalStoreError("ClickHouseStore is not open")
+        return self._client
+
+    def _arrow(self, query: q.Query) -> pa.Table:
+        sql, params = query
+        return self._conn().query_arrow(sql, parameters=params)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def append(self, batch: pa.Table, /) -> AppendResult:
+        """Store the rows whose event_id is new; in-batch duplicates keep the first row."""
+        if batch.num_rows == 0:
+            return AppendResult(stored=0, duplicates=0)
+        rows = _first_per_id(batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+        fresh = self._drop_stored(rows)
+        if fresh.num_rows:
+            self._insert(fresh)
+        return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
+
+    @retrying
+    def _drop_stored(self, rows: pa.Table) -> pa.Table:
+        """`rows` without the ids already stored (looked up within the rows' time range)."""
+        ts = rows.column("timestamp").cast(pa.int64())
+        lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+        ids = rows.column("event_id")
+        stored: list[str] = []
+        for offset in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids.slice(offset, _LOOKUP_CHUNK).to_pylist()
+            found = self._arrow(q.existing_ids(chunk, lo, hi))
+            stored.extend(found.column("event_id").to_pylist())
+        if not stored:
+            return rows
+        return rows.filter(pc.invert(pc.is_in(ids, value_set=pa.array(stored, pa.string()))))
+
+    @retrying
+    def _insert(self, rows: pa.Table) -> None:
+        """One insert; its dedup token is the content's identity, so an exact retry is dropped."""
+        ids = pc.sort_indices(rows.column("event_id"))
+        digest = hashlib.sha256("\n".join(rows.column("event_id").take(ids).to_pylist()).encode())
+        settings = {"insert_deduplication_token": digest.hexdigest()}
+        self._conn().insert_arrow("audit_events", rows, settings=settings)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    @retrying
+    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
+        """Matching events in (timestamp, event_id) order, keyset-paged."""
+        if page.limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        return _events(self._arrow(q.page(flt, page.limit, page.order, page.after)))
+
+    @retrying
+    def get_event(self, event_id: str, /) -> pa.Table:
+        """Zero or one row."""
+        return _events(self._arrow(q.get_event(event_id)))
+
+    @retrying
+    def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
+        """Every event on that exact cell, newest first."""
+        return _events(self._arrow(q.cell_history(workbook_name, sheet_name, cell_address, limit)))
+
+    @retrying
+    def stats(self, flt: EventFilter, top: int, /) -> Stats:
+        """Exact figures over the deduplicated matching events."""
+        row = self._arrow(q.totals(flt)).to_pylist()[0]
+        empty = int(row["total_events"]) == 0
+        return Stats(
+            total_events=int(row["total_events"]),
+            unique_users=int(row["unique_users"]),
+            unique_workbooks=int(row["unique_workbooks"]),
+            unique_sessions=int(row["unique_sessions"]),
+            first_event_at=None if empty else _utc(row["first_event_at"]),
+            last_event_at=None if empty else _utc(row["last_event_at"]),
+            by_event_type=self._counts(flt, "event_type", None),
+            top_users=self._counts(flt, "user_name", top),
+            top_workbooks=self._counts(flt, "workbook_name", top),
+        )
+
+    def _counts(self, flt: EventFilter, column: str, top: int | None) -> pa.Table:
+        return self._arrow(q.counts_by(flt, column, top)).cast(_COUNT_SCHEMAS[column])
+
+    @retrying
+    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+        """Zero-filled counts per bucket (and group); see storage.clickhouse_timeseries."""
+        width, offset = bucket_width(bucket)
+        lo, hi = bucket_bounds(flt.start, flt.end, width, offset)
+        counts = self._arrow(q.timeseries_counts(flt, width, offset, group_by))
+        return zero_fill(counts, lo, hi, width, offset, grouped=group_by is not None)
+
+    @retrying
+    def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
+        """Sessions newest first, from the rollup."""
+        return self._arrow(q.sessions_page(flt, limit, after)).cast(SESSION_SCHEMA)
+
+    @retrying
+    def session(self, session_id: str, /) -> pa.Table:
+        """One session from the rollup: zero or one row."""
+        return self._arrow(q.session_one(session_id)).cast(SESSION_SCHEMA)
+
+    @retrying
+    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
+        """Matching events, oldest first, as year=/month= Parquet plus manifest.json (local paths)."""
+        if "://" in destination and not destination.startswith("file://"):
+            raise InvalidQueryError("this store exports to a local directory only")
+        target = Path(destination.removeprefix("file://"))
+        sql, params = q.export(flt)
+        with self._conn().query_arrow_stream(sql, parameters=params) as stream:
+            manifest = write_partitioned(_event_batches(stream), target)
+        return ExportResult(destination=str(target), manifest=manifest)
+
+
+def _first_per_id(rows: pa.Table) -> pa.Table:
+    """The first row of every event_id, in input order."""
+    if pc.count_distinct(rows.column("event_id")).as_py() == rows.num_rows:
+        return rows
+    indexed = rows.append_column("__i", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    first = indexed.group_by("event_id", use_threads=False).aggregate([("__i", "min")])
+    return rows.take(first.column("__i_min").combine_chunks().sort())
+
+
+def _events(table: pa.Table) -> pa.Table:
+    """An engine result in exactly EVENT_SCHEMA (string map values nullable, plain strings)."""
+    return table.cast(EVENT_SCHEMA)
+
+
+def _event_batches(stream: Any) -> Any:
+    for block in stream:
+        batches = block.to_batches() if isinstance(block, pa.Table) else [block]
+        for batch in batches:
+            yield batch.cast(EVENT_SCHEMA)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
