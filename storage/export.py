@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 
 from storage.schema import EVENT_SCHEMA
 
-__all__ = ["MANIFEST_NAME", "file_sha256", "schema_description", "write_partitioned"]
+__all__ = [
+    "MANIFEST_NAME",
+    "file_sha256",
+    "fsync_path",
+    "schema_description",
+    "split_by_month",
+    "write_partitioned",
+]
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20
@@ -62,7 +69,8 @@ def _month_keys(batch: pa.RecordBatch) -> pa.Array:
     return pc.add(pc.multiply(pc.year(ts), 100), pc.month(ts)).cast(pa.int64())
 
 
-def _split_by_month(batch: pa.RecordBatch) -> Iterator[tuple[int, pa.RecordBatch]]:
+def split_by_month(batch: pa.RecordBatch) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(year*100+month, rows of that UTC month) for every month present in `batch`."""
     keys = _month_keys(batch)
     for key in pc.unique(keys).to_pylist():
         yield int(key), batch.filter(pc.equal(keys, key))
@@ -99,7 +107,7 @@ def write_partitioned(
             if batch.num_rows == 0:
                 continue
             batch = batch.cast(schema)
-            for key, part in _split_by_month(batch):
+            for key, part in split_by_month(batch):
                 out = open_files.get(key) or _open_month(destination, key, schema, compression)
                 open_files[key] = out
                 out.writer.write_batch(part)
@@ -126,11 +134,12 @@ def _open_month(destination: Path, key: int, schema: pa.Schema, compression: str
 
 def _describe(destination: Path, out: _MonthFile) -> dict[str, object]:
     path = destination / out.relpath
-    _fsync_path(path)
+    fsync_path(path)
     return {"path": out.relpath, "rows": out.rows, "sha256": file_sha256(path)}
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Fsync a file or a directory (a directory fsync makes a rename in it durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -145,4 +154,4 @@ def _write_json_atomically(path: Path, data: dict[str, object]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_path(path.parent)
+    fsync_path(path.parent)

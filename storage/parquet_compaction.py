@@ -1,0 +1,130 @@
+"""Background compaction: merge a month's small files into one sorted file, crash-safely.
+
+Why: every group-commit append adds one file per month it touches; left alone, scans would open
+thousands of tiny files. When a partition holds `threshold` files smaller than `max_rows`, those
+files are merged by DuckDB into one file sorted by (timestamp, event_id) - the order every read
+uses and the one that makes row-group min/max statistics prune time ranges (every dashboard and
+page query carries one). The merge runs without holding the write lock; only the manifest swap
+(inputs out, merged file in) takes it, so appends are never blocked by a merge. A crash before the
+swap leaves the merged file an orphan; after it, the inputs are orphans: both are deleted at open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import duckdb
+
+from storage import parquet_queries as sql
+from storage.errors import TerminalStoreError
+from storage.parquet_layout import DataFile, FileSet
+
+__all__ = ["Compactor"]
+
+log = logging.getLogger(__name__)
+
+CursorFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+ROW_GROUP_ROWS = 122_880
+
+
+def month_key(partition: str) -> int:
+    """year*100+month of an `events/year=YYYY/month=MM` partition."""
+    year, month = (int(part.split("=", 1)[1]) for part in partition.split("/")[-2:])
+    return year * 100 + month
+
+
+class Compactor:
+    """Merges small files per partition, on demand (`run_until_done`) or in a daemon thread."""
+
+    def __init__(
+        self, files: FileSet, cursor: CursorFactory, write_lock: threading.Lock, threshold: int, max_rows: int
+    ) -> None:
+        self._files = files
+        self._cursor = cursor
+        self._write_lock = write_lock
+        self._threshold = max(2, threshold)
+        self._max_rows = max_rows
+        self._run_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the daemon thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="parquet-compactor", daemon=True)
+        self._thread.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop the thread, waiting for a merge in progress to finish."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        self._thread = None
+
+    def poke(self) -> None:
+        """Ask the thread to look for work (called after every append)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.run_until_done()
+            except Exception:  # a failed merge leaves the old files live; retried on the next poke
+                log.exception("parquet compaction failed")
+
+    def run_until_done(self) -> int:
+        """Merge partitions until none has too many small files; returns how many merges ran."""
+        merges = 0
+        with self._run_lock:
+            while not self._stop.is_set() or threading.current_thread() is not self._thread:
+                inputs = self._pick()
+                if inputs is None:
+                    return merges
+                self._merge(inputs)
+                merges += 1
+        return merges
+
+    def _pick(self) -> list[DataFile] | None:
+        small: dict[str, list[DataFile]] = defaultdict(list)
+        for f in self._files.manifest.files:
+            if f.rows < self._max_rows:
+                small[f.partition].append(f)
+        ready = [group for group in small.values() if len(group) >= self._threshold]
+        return max(ready, key=len) if ready else None
+
+    def _merge(self, inputs: list[DataFile]) -> None:
+        key = month_key(inputs[0].partition)
+        tmp = self._files.temp_path(key)
+        try:
+            q = sql.compact_copy([str(self._files.root / f.path) for f in inputs], str(tmp), ROW_GROUP_ROWS)
+            with self._cursor() as cur:
+                written = cur.execute(q.sql, q.params).fetchone()
+            rows = sum(f.rows for f in inputs)
+            if written is None or int(written[0]) != rows:
+                raise TerminalStoreError(f"compaction wrote {written} rows, expected {rows}")
+            merged = self._files.adopt(
+                tmp, key, rows, min(f.min_us for f in inputs), max(f.max_us for f in inputs)
+            )
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        try:
+            with self._write_lock:
+                self._files.commit([merged], remove=inputs)
+        except BaseException:
+            self._files.discard([merged])
+            raise

@@ -1,0 +1,189 @@
+"""The Parquet store's file set: immutable data files plus one manifest naming the live ones.
+
+Crash safety rests on one rule: a data file becomes visible only when a manifest that lists it has
+been committed, and a manifest is committed by write-temp + fsync + `os.replace` + directory fsync.
+A crash therefore leaves either the old or the new manifest; files it does not list (half-written
+temps, an uncommitted append, a compaction's inputs after its commit) are orphans, deleted at open.
+
+Readers take a snapshot (the list of live files) and hold it while DuckDB scans; files replaced by
+compaction are retired and deleted only once no snapshot is open, so a scan never loses a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage.export import fsync_path
+
+__all__ = ["MANIFEST_FILE", "DataFile", "FileSet", "Manifest", "partition_of"]
+
+MANIFEST_FILE = "_manifest.json"
+EVENTS_DIR = "events"
+
+
+def partition_of(month_key: int) -> str:
+    """`events/year=YYYY/month=MM` for a year*100+month key."""
+    return f"{EVENTS_DIR}/year={month_key // 100:04d}/month={month_key % 100:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    """One live Parquet file: path relative to the root, row count and timestamp range (µs)."""
+
+    path: str
+    rows: int
+    min_us: int
+    max_us: int
+
+    @property
+    def partition(self) -> str:
+        """The `events/year=/month=` directory this file lives in."""
+        return self.path.rsplit("/", 1)[0]
+
+    def overlaps(self, start_us: int | None, end_us: int | None) -> bool:
+        """Whether any row could fall in [start_us, end_us)."""
+        return (start_us is None or self.max_us >= start_us) and (end_us is None or self.min_us < end_us)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A committed generation of the file set."""
+
+    generation: int
+    files: tuple[DataFile, ...]
+
+    def to_json(self) -> str:
+        """Serialised form written to `_manifest.json`."""
+        files = [{"path": f.path, "rows": f.rows, "min_us": f.min_us, "max_us": f.max_us} for f in self.files]
+        return json.dumps({"generation": self.generation, "files": files}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse what `to_json` wrote."""
+        data = json.loads(text)
+        files = tuple(DataFile(f["path"], f["rows"], f["min_us"], f["max_us"]) for f in data["files"])
+        return cls(int(data["generation"]), files)
+
+
+class FileSet:
+    """The live files of one store root: durable writes, atomic commits, safe deletion."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._manifest = Manifest(0, ())
+        self._readers = 0
+        self._retired: list[DataFile] = []
+
+    @property
+    def manifest(self) -> Manifest:
+        """The currently committed manifest."""
+        with self._lock:
+            return self._manifest
+
+    def load(self) -> Manifest:
+        """Read the committed manifest (empty if none) and delete every file it does not list."""
+        path = self.root / MANIFEST_FILE
+        manifest = Manifest.from_json(path.read_text("utf-8")) if path.exists() else Manifest(0, ())
+        with self._lock:
+            self._manifest = manifest
+        self._remove_orphans(manifest)
+        return manifest
+
+    def _remove_orphans(self, manifest: Manifest) -> None:
+        live = {f.path for f in manifest.files}
+        for tmp in self.root.glob(MANIFEST_FILE + ".tmp*"):
+            tmp.unlink(missing_ok=True)
+        events = self.root / EVENTS_DIR
+        if not events.exists():
+            return
+        for path in events.rglob("*"):
+            if path.is_file() and path.relative_to(self.root).as_posix() not in live:
+                path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[tuple[DataFile, ...]]:
+        """The live files, guaranteed to exist until the `with` block ends."""
+        with self._lock:
+            self._readers += 1
+            files = self._manifest.files
+        try:
+            yield files
+        finally:
+            with self._lock:
+                self._readers -= 1
+            self._delete_retired()
+
+    def write(self, table: pa.Table, month_key: int) -> DataFile:
+        """Write rows of one month as a new durable (fsync'd) but not yet visible file."""
+        directory = self.root / partition_of(month_key)
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
+        pq.write_table(table, tmp, compression="zstd")
+        bounds = pc.min_max(table.column("timestamp").cast(pa.int64()))
+        return self.adopt(tmp, month_key, table.num_rows, bounds["min"].as_py(), bounds["max"].as_py())
+
+    def adopt(self, tmp: Path, month_key: int, rows: int, min_us: int, max_us: int) -> DataFile:
+        """Fsync a finished temp file, rename it to its final name and make the rename durable."""
+        fsync_path(tmp)
+        final = tmp.with_name(f"{uuid.uuid4().hex}.parquet")
+        os.replace(tmp, final)
+        fsync_path(final.parent)
+        return DataFile(f"{partition_of(month_key)}/{final.name}", rows, min_us, max_us)
+
+    def temp_path(self, month_key: int) -> Path:
+        """A fresh temp file name inside a month's directory (for writers other than `write`)."""
+        directory = self.root / partition_of(month_key)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / f".tmp-{uuid.uuid4().hex}.parquet"
+
+    def commit(self, add: Iterable[DataFile], remove: Iterable[DataFile] = ()) -> Manifest:
+        """Atomically publish a new generation: current files - `remove` + `add`.
+
+        Callers serialise commits (the store's write lock); this lock only guards the swap
+        against concurrent snapshots.
+        """
+        gone = set(remove)
+        with self._lock:
+            current = self._manifest
+        kept = tuple(f for f in current.files if f not in gone)
+        manifest = Manifest(current.generation + 1, kept + tuple(add))
+        self._write_manifest(manifest)
+        with self._lock:
+            self._manifest = manifest
+            self._retired.extend(gone)
+        self._delete_retired()
+        return manifest
+
+    def _write_manifest(self, manifest: Manifest) -> None:
+        path = self.root / MANIFEST_FILE
+        tmp = path.with_name(f"{MANIFEST_FILE}.tmp-{manifest.generation}")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(manifest.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_path(self.root)
+
+    def discard(self, files: Iterable[DataFile]) -> None:
+        """Delete files that were written but never committed."""
+        for f in files:
+            (self.root / f.path).unlink(missing_ok=True)
+
+    def _delete_retired(self) -> None:
+        with self._lock:
+            if self._readers or not self._retired:
+                return
+            retired, self._retired = self._retired, []
+        self.discard(retired)

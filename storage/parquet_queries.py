@@ -1,0 +1,319 @@
+"""Every DuckDB statement of the Parquet store, built as (sql, parameters).
+
+The only SQL of the Parquet engine lives here. User values are always bound as named parameters
+(`$p0`, `$p1`, ...); the file list is bound too (`$files`). The one formatted value is a temp file
+path of our own making in COPY (DuckDB cannot bind a COPY target), quoted.
+
+Time arithmetic is done on epoch microseconds (`epoch_us`, `make_timestamp`) so no result depends
+on the session time zone; results are cast to the contract's Arrow types by the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from storage.base import Bucket, Cursor, EventFilter, GroupBy, Order, SessionFilter
+
+__all__ = [
+    "BUCKET_US",
+    "EMPTY_TABLE",
+    "EPOCH",
+    "GROUP_COLUMNS",
+    "SESSION_SCHEMA",
+    "SOURCE",
+    "TIMESERIES_SCHEMA",
+    "Query",
+    "bucket_floor",
+    "cell_history",
+    "compact_copy",
+    "confirm_ids",
+    "event_by_id",
+    "events_page",
+    "export_rows",
+    "hash_ids",
+    "one_session",
+    "session_rows",
+    "stats_top",
+    "stats_totals",
+    "timeseries_bounds",
+    "timeseries_rows",
+]
+
+EMPTY_TABLE = "empty_events"
+SOURCE = "read_parquet($files, hive_partitioning = false)"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MINUTE = 60_000_000
+BUCKET_US: dict[str, int] = {
+    "minute": _MINUTE,
+    "hour": 60 * _MINUTE,
+    "day": 1440 * _MINUTE,
+    "week": 10080 * _MINUTE,
+}
+#: 1970-01-01 was a Thursday: week buckets are offset by 4 days so they start on Monday.
+_BUCKET_OFFSET: dict[str, int] = {"minute": 0, "hour": 0, "day": 0, "week": 4 * 1440 * _MINUTE}
+GROUP_COLUMNS = ("event_type", "user_name", "workbook_name")
+
+TIMESERIES_SCHEMA = pa.schema(
+    [("ts", pa.timestamp("us", tz="UTC")), ("group", pa.string()), ("count", pa.int64())]
+)
+
+SESSION_SCHEMA = pa.schema(
+    [
+        ("session_id", pa.string()),
+        ("user_name", pa.string()),
+        ("machine_name", pa.string()),
+        ("start_time", pa.timestamp("us", tz="UTC")),
+        ("end_time", pa.timestamp("us", tz="UTC")),
+        ("duration_s", pa.float64()),
+        ("event_count", pa.int64()),
+        ("workbooks", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass(slots=True)
+class Query:
+    """A statement under construction: SQL text plus its named parameters."""
+
+    sql: str = ""
+    params: dict[str, object] = field(default_factory=dict)
+
+    def bind(self, value: object) -> str:
+        """Register a parameter and return its placeholder."""
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"${name}"
+
+
+def bucket_floor(us: int, bucket: Bucket) -> int:
+    """The start (epoch µs) of the bucket holding `us`."""
+    width, offset = BUCKET_US[bucket], _BUCKET_OFFSET[bucket]
+    return (us - offset) // width * width + offset
+
+
+def source(files: list[str], q: Query) -> str:
+    """The FROM clause over `files`, or over the empty table when there are none."""
+    if not files:
+        return EMPTY_TABLE
+    q.params["files"] = files
+    return SOURCE
+
+
+def _in(q: Query, column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(q.bind(v) for v in values)})"
+
+
+def where(flt: EventFilter, q: Query) -> list[str]:
+    """Predicates of an EventFilter (AND-ed by the caller)."""
+    preds: list[str] = []
+    if flt.start is not None:
+        preds.append(f"timestamp >= {q.bind(flt.start)}")
+    if flt.end is not None:
+        preds.append(f"timestamp < {q.bind(flt.end)}")
+    for column, values in (
+        ("event_type", flt.event_types),
+        ("user_name", flt.user_names),
+        ("workbook_name", flt.workbook_names),
+        ("sheet_name", flt.sheet_names),
+    ):
+        if values:
+            preds.append(_in(q, column, values))
+    for column, value in (
+        ("machine_name", flt.machine_name),
+        ("session_id", flt.session_id),
+        ("correlation_id", flt.correlation_id),
+        ("cell_address", flt.cell_address),
+    ):
+        if value is not None:
+            preds.append(f"{column} = {q.bind(value)}")
+    if flt.text is not None:
+        t = q.bind(flt.text)
+        preds.append(f"(contains(old_value, {t}) OR contains(new_value, {t}) OR contains(formula, {t}))")
+    return preds
+
+
+def _where_sql(preds: list[str]) -> str:
+    return f"WHERE {' AND '.join(preds)}" if preds else ""
+
+
+def keyset(after: Cursor, order: Order, q: Query) -> str:
+    """Rows strictly past the cursor in `order` by (timestamp, event_id)."""
+    op = "<" if order == "desc" else ">"
+    ts = q.bind(EPOCH + dt.timedelta(microseconds=after.timestamp_us))
+    eid = q.bind(after.event_id)
+    return f"(timestamp {op} {ts} OR (timestamp = {ts} AND event_id {op} {eid}))"
+
+
+def events_page(files: list[str], flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Query:
+    """One keyset page of matching events."""
+    q = Query()
+    preds = where(flt, q)
+    if after is not None:
+        preds.append(keyset(after, order, q))
+    direction = "DESC" if order == "desc" else "ASC"
+    q.sql = (
+        f"SELECT * FROM {source(files, q)} {_where_sql(preds)} "
+        f"ORDER BY timestamp {direction}, event_id {direction} LIMIT {q.bind(limit)}"
+    )
+    return q
+
+
+def export_rows(files: list[str], flt: EventFilter) -> Query:
+    """Every matching event, oldest first (for exports)."""
+    q = Query()
+    preds = where(flt, q)
+    q.sql = f"SELECT * FROM {source(files, q)} {_where_sql(preds)} ORDER BY timestamp, event_id"
+    return q
+
+
+def event_by_id(files: list[str], event_id: str) -> Query:
+    """The event with one id (at most one row exists)."""
+    q = Query()
+    q.sql = f"SELECT * FROM {source(files, q)} WHERE event_id = {q.bind(event_id)} LIMIT 1"
+    return q
+
+
+def cell_history(files: list[str], workbook: str, sheet: str, cell: str, limit: int) -> Query:
+    """Events on one exact cell, newest first."""
+    q = Query()
+    preds = [
+        f"workbook_name = {q.bind(workbook)}",
+        f"sheet_name = {q.bind(sheet)}",
+        f"cell_address = {q.bind(cell)}",
+    ]
+    q.sql = (
+        f"SELECT * FROM {source(files, q)} {_where_sql(preds)} "
+        f"ORDER BY timestamp DESC, event_id DESC LIMIT {q.bind(limit)}"
+    )
+    return q
+
+
+def stats_totals(files: list[str], flt: EventFilter) -> Query:
+    """Totals, exact distinct counts and the timestamp range, in one columnar scan."""
+    q = Query()
+    preds = where(flt, q)
+    q.sql = (
+        "SELECT count(*) AS total_events, count(DISTINCT user_name) AS unique_users, "
+        "count(DISTINCT workbook_name) AS unique_workbooks, count(DISTINCT session_id) AS unique_sessions, "
+        "epoch_us(min(timestamp)) AS first_us, epoch_us(max(timestamp)) AS last_us "
+        f"FROM {source(files, q)} {_where_sql(preds)}"
+    )
+    return q
+
+
+def stats_top(files: list[str], flt: EventFilter, column: str, top: int | None) -> Query:
+    """(column, count) sorted by count desc then key asc; nulls are not a key."""
+    if column not in GROUP_COLUMNS:
+        raise ValueError(f"not a groupable column: {column}")
+    q = Query()
+    preds = [*where(flt, q), f"{column} IS NOT NULL"]
+    limit = f"LIMIT {q.bind(top)}" if top is not None else ""
+    q.sql = (
+        f'SELECT {column}, count(*) AS "count" FROM {source(files, q)} {_where_sql(preds)} '
+        f'GROUP BY {column} ORDER BY "count" DESC, {column} ASC {limit}'
+    )
+    return q
+
+
+def timeseries_bounds(files: list[str], flt: EventFilter) -> Query:
+    """First and last timestamp (epoch µs) of the matching events."""
+    q = Query()
+    preds = where(flt, q)
+    q.sql = (
+        "SELECT epoch_us(min(timestamp)) AS lo, epoch_us(max(timestamp)) AS hi "
+        f"FROM {source(files, q)} {_where_sql(preds)}"
+    )
+    return q
+
+
+def timeseries_rows(
+    files: list[str], flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, lo: int, hi: int
+) -> Query:
+    """Counts per (bucket, group), zero-filled over buckets lo..hi (epoch µs) for every group."""
+    if group_by is not None and group_by not in GROUP_COLUMNS:
+        raise ValueError(f"not a groupable column: {group_by}")
+    q = Query()
+    preds = where(flt, q)
+    width, offset = q.bind(BUCKET_US[bucket]), q.bind(_BUCKET_OFFSET[bucket])
+    group = group_by if group_by is not None else "NULL::VARCHAR"
+    groups = "SELECT DISTINCT g FROM counts" if group_by is not None else "SELECT NULL::VARCHAR AS g"
+    q.sql = (
+        f"WITH ev AS (SELECT (epoch_us(timestamp) - {offset}) // {width} * {width} + {offset} AS b, "
+        f"{group} AS g FROM {source(files, q)} {_where_sql(preds)}), "
+        "counts AS (SELECT b, g, count(*) AS c FROM ev GROUP BY b, g), "
+        f"groups AS ({groups}), "
+        f"buckets AS (SELECT range AS b FROM range({q.bind(lo)}::BIGINT, {q.bind(hi + 1)}::BIGINT, {width})) "
+        'SELECT make_timestamp(buckets.b) AS ts, groups.g AS "group", coalesce(counts.c, 0)::BIGINT AS "count" '
+        "FROM buckets CROSS JOIN groups "
+        "LEFT JOIN counts ON counts.b = buckets.b AND counts.g IS NOT DISTINCT FROM groups.g "
+        'ORDER BY ts, "group" NULLS LAST'
+    )
+    return q
+
+
+_SESSION_FIGURES = (
+    "SELECT session_id, first(user_name ORDER BY timestamp, event_id) AS user_name, "
+    "first(machine_name ORDER BY timestamp, event_id) AS machine_name, "
+    "min(timestamp) AS start_time, max(timestamp) AS end_time, "
+    "(epoch_us(max(timestamp)) - epoch_us(min(timestamp))) / 1e6 AS duration_s, "
+    "count(*) AS event_count, "
+    "coalesce(list_sort(list_distinct(list(workbook_name))), []::VARCHAR[]) AS workbooks "
+)
+
+
+def session_rows(
+    files: list[str], flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None
+) -> Query:
+    """Whole-session figures of sessions with an event in the window, newest first."""
+    q = Query()
+    src = source(files, q)
+    window = where(EventFilter(start=flt.start, end=flt.end), q)
+    hit = f"SELECT DISTINCT session_id FROM {src} {_where_sql([*window, 'session_id IS NOT NULL'])}"
+    outer: list[str] = []
+    if flt.user_name is not None:
+        outer.append(f"user_name = {q.bind(flt.user_name)}")
+    if after is not None:
+        ts, sid = q.bind(after[0]), q.bind(after[1])
+        outer.append(f"(start_time < {ts} OR (start_time = {ts} AND session_id < {sid}))")
+    q.sql = (
+        f"WITH s AS ({_SESSION_FIGURES} FROM {src} WHERE session_id IN ({hit}) GROUP BY session_id) "
+        f"SELECT * FROM s {_where_sql(outer)} ORDER BY start_time DESC, session_id DESC LIMIT {q.bind(limit)}"
+    )
+    return q
+
+
+def one_session(files: list[str], session_id: str) -> Query:
+    """The figures of one session (zero or one row)."""
+    q = Query()
+    q.sql = f"{_SESSION_FIGURES} FROM {source(files, q)} WHERE session_id = {q.bind(session_id)} GROUP BY session_id"
+    return q
+
+
+def hash_ids(relation: str) -> str:
+    """Hashes of the event_id column of a registered relation or `read_parquet($files)`."""
+    return f"SELECT hash(event_id) AS h FROM {relation}"
+
+
+def confirm_ids(files: list[str], ids: list[str], start_us: int | None, end_us: int | None) -> Query:
+    """Which of `ids` are stored in `files` (optionally only within [start_us, end_us])."""
+    q = Query()
+    preds = [f"event_id IN (SELECT unnest({q.bind(ids)}::VARCHAR[]))"]
+    if start_us is not None and end_us is not None:
+        preds.append(f"timestamp >= {q.bind(EPOCH + dt.timedelta(microseconds=start_us))}")
+        preds.append(f"timestamp < {q.bind(EPOCH + dt.timedelta(microseconds=end_us))}")
+    q.sql = f"SELECT DISTINCT event_id FROM {source(files, q)} {_where_sql(preds)}"
+    return q
+
+
+def compact_copy(files: list[str], target: str, row_group_rows: int) -> Query:
+    """Merge files into one, sorted by (timestamp, event_id), zstd, bounded row groups."""
+    q = Query()
+    quoted = target.replace("'", "''")
+    q.sql = (
+        f"COPY (SELECT * FROM {source(files, q)} ORDER BY timestamp, event_id) TO '{quoted}' "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_rows)})"
+    )
+    return q

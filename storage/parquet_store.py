@@ -1,0 +1,330 @@
+"""ParquetStore: the local-mode and archive engine, DuckDB over `year=/month=` Parquet files.
+
+Writes: each append is deduplicated (inside the batch, then against everything stored, via the
+hash index and an exact confirmation of hash hits), split by month, written one file per month,
+fsync'd, and published by one atomic manifest commit. Reads take a snapshot of the live files and
+let DuckDB scan only those overlapping the filter's time range. A background thread merges a
+partition's small files once there are too many (storage.parquet_compaction).
+
+Concurrency: one DuckDB connection, a fresh cursor per call; appends and compaction commits are
+serialised by one write lock; an exclusive lock file keeps a second process off the same root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage import parquet_queries as sql
+from storage.base import (
+    AppendResult,
+    Bucket,
+    EventFilter,
+    ExportResult,
+    GroupBy,
+    HealthCheck,
+    Page,
+    SessionFilter,
+    Stats,
+)
+from storage.errors import InvalidQueryError, TerminalStoreError
+from storage.export import split_by_month, write_partitioned
+from storage.parquet_compaction import Compactor
+from storage.parquet_errors import translate_errors
+from storage.parquet_index import HashIndex
+from storage.parquet_layout import DataFile, FileSet
+from storage.schema import EVENT_SCHEMA
+
+__all__ = ["ParquetStore"]
+
+MAX_BUCKETS = 100_000
+_EPOCH = sql.EPOCH
+
+
+def _us(value: dt.datetime | None) -> int | None:
+    return None if value is None else (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _dt(us: int | None) -> dt.datetime | None:
+    return None if us is None else _EPOCH + dt.timedelta(microseconds=us)
+
+
+class ParquetStore:
+    """`EventStore` over Parquet files under `root`; see the module docstring for the design."""
+
+    name = "parquet"
+
+    def __init__(self, root: Path, *, compact_threshold: int = 8, compact_max_rows: int = 2_000_000) -> None:
+        self.root = Path(root)
+        self._files = FileSet(self.root)
+        self._index = HashIndex()
+        self._write_lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lockfile: IO[bytes] | None = None
+        self._compactor = Compactor(
+            self._files, self._cursor, self._write_lock, compact_threshold, compact_max_rows
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Lock the root, load the manifest, drop orphans, rebuild the id index, start compaction."""
+        if self._con is not None:
+            return
+        with translate_errors("open"):
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock_root()
+            self._files.load()
+            con = duckdb.connect(":memory:")
+            con.register("_empty_arrow", pa.Table.from_batches([], EVENT_SCHEMA))
+            con.execute(f"CREATE TABLE {sql.EMPTY_TABLE} AS SELECT * FROM _empty_arrow")
+            con.unregister("_empty_arrow")
+            self._con = con
+            self._rebuild_index()
+            self._compactor.start()
+
+    def _lock_root(self) -> None:
+        fh = (self.root / "_lock").open("ab")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            fh.close()
+            raise TerminalStoreError(f"parquet store {self.root} is open in another process") from exc
+        self._lockfile = fh
+
+    def _rebuild_index(self) -> None:
+        self._index.clear()
+        with self._files.snapshot() as files, self._cursor() as cur:
+            if files:
+                q = sql.Query(sql.hash_ids(sql.SOURCE), {"files": self._paths(files)})
+                self._index.add(cur.sql(q.sql, params=q.params).fetchnumpy()["h"].astype(np.uint64))
+
+    def close(self) -> None:
+        """Stop compaction and release DuckDB and the root lock; idempotent."""
+        self._compactor.stop()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._lockfile is not None:
+            self._lockfile.close()
+            self._lockfile = None
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._con is None:
+            raise TerminalStoreError("parquet store is not open")
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _paths(self, files: tuple[DataFile, ...] | list[DataFile]) -> list[str]:
+        return [str(self.root / f.path) for f in files]
+
+    def _select(
+        self, files: tuple[DataFile, ...], start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[str]:
+        """Absolute paths of the files whose time range overlaps [start, end)."""
+        lo, hi = _us(start), _us(end)
+        return self._paths([f for f in files if f.overlaps(lo, hi)])
+
+    def _table(self, q: sql.Query) -> pa.Table:
+        with self._cursor() as cur:
+            return cur.sql(q.sql, params=q.params).to_arrow_table()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def append(self, batch: pa.Table, /) -> AppendResult:
+        """Dedup, write one file per month touched, commit them atomically; durable on return."""
+        with translate_errors("append"):
+            table = batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+            unique = _first_per_id(table)
+            with self._write_lock:
+                fresh, hashes = self._drop_stored(unique)
+                self._commit(fresh)
+                self._index.add(hashes)
+            self._compactor.poke()
+            return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
+
+    def _drop_stored(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        """Rows of `table` whose id is not stored yet, and their id hashes."""
+        with self._cursor() as cur:
+            cur.register("_batch", table)
+            hashes = cur.sql(sql.hash_ids("_batch")).fetchnumpy()["h"].astype(np.uint64)
+            cur.unregister("_batch")
+        hit = self._index.contains(hashes)
+        if not hit.any():
+            return table, hashes
+        stored = self._confirm_stored(table.filter(pa.array(hit)))
+        keep = ~(hit & np.asarray(pc.is_in(table.column("event_id"), value_set=stored)))
+        return table.filter(pa.array(keep)), hashes[keep]
+
+    def _confirm_stored(self, candidates: pa.Table) -> pa.Array:
+        """The candidate ids really stored.
+
+        Retries carry the same timestamp, so the files of that time range are asked first; ids not
+        found there are looked up in every file, so a re-sent id with another timestamp is still caught.
+        """
+        ids = candidates.column("event_id").to_pylist()
+        bounds = pc.min_max(candidates.column("timestamp").cast(pa.int64()))
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py() + 1
+        with self._files.snapshot() as files:
+            near = [f for f in files if f.overlaps(lo, hi)]
+            found = self._table(sql.confirm_ids(self._paths(near), ids, lo, hi)).column("event_id")
+            rest = sorted(set(ids) - set(found.to_pylist()))
+            if rest:
+                far = self._table(sql.confirm_ids(self._paths(files), rest, None, None)).column("event_id")
+                found = pa.concat_arrays([*found.chunks, *far.chunks]) if far else found
+        return pa.array(found.to_pylist(), pa.string())
+
+    def _commit(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        written: list[DataFile] = []
+        try:
+            for key, part in split_by_month(table.combine_chunks().to_batches()[0]):
+                written.append(self._files.write(pa.Table.from_batches([part]), key))
+            self._files.commit(written)
+        except BaseException:
+            self._files.discard(written)
+            raise
+
+    def compact(self) -> int:
+        """Merge every partition that has too many small files now; returns merges done."""
+        with translate_errors("compact"):
+            return self._compactor.run_until_done()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
+        """A keyset page of matching events in (timestamp, event_id) order."""
+        if page.limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        with translate_errors("query"), self._files.snapshot() as files:
+            paths = self._select(files, flt.start, flt.end)
+            q = sql.events_page(paths, flt, page.limit, page.order, page.after)
+            return self._table(q).cast(EVENT_SCHEMA)
+
+    def get_event(self, event_id: str, /) -> pa.Table:
+        """The event with that id, zero or one row."""
+        with translate_errors("get_event"), self._files.snapshot() as files:
+            return self._table(sql.event_by_id(self._paths(files), event_id)).cast(EVENT_SCHEMA)
+
+    def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
+        """Every event on that exact cell, newest first."""
+        with translate_errors("cell_history"), self._files.snapshot() as files:
+            q = sql.cell_history(self._paths(files), workbook_name, sheet_name, cell_address, limit)
+            return self._table(q).cast(EVENT_SCHEMA)
+
+    def stats(self, flt: EventFilter, top: int, /) -> Stats:
+        """Exact totals and top lists, aggregated inside DuckDB."""
+        with translate_errors("stats"), self._files.snapshot() as files:
+            paths = self._select(files, flt.start, flt.end)
+            totals = self._table(sql.stats_totals(paths, flt)).to_pylist()[0]
+            tops = {
+                c: self._top(paths, flt, c, None if c == "event_type" else top) for c in sql.GROUP_COLUMNS
+            }
+        return Stats(
+            total_events=int(totals["total_events"]),
+            unique_users=int(totals["unique_users"]),
+            unique_workbooks=int(totals["unique_workbooks"]),
+            unique_sessions=int(totals["unique_sessions"]),
+            first_event_at=_dt(totals["first_us"]),
+            last_event_at=_dt(totals["last_us"]),
+            by_event_type=tops["event_type"],
+            top_users=tops["user_name"],
+            top_workbooks=tops["workbook_name"],
+        )
+
+    def _top(self, paths: list[str], flt: EventFilter, column: str, top: int | None) -> pa.Table:
+        schema = pa.schema([(column, pa.string()), ("count", pa.int64())])
+        return self._table(sql.stats_top(paths, flt, column, top)).cast(schema)
+
+    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+        """Counts per bucket (and group), zero-filled in SQL."""
+        if bucket not in sql.BUCKET_US:
+            raise InvalidQueryError(f"unknown bucket {bucket!r}")
+        with translate_errors("timeseries"), self._files.snapshot() as files:
+            paths = self._select(files, flt.start, flt.end)
+            span = self._bucket_span(paths, flt, bucket)
+            if span is None:
+                return sql.TIMESERIES_SCHEMA.empty_table()
+            rows = self._table(sql.timeseries_rows(paths, flt, bucket, group_by, *span))
+        return rows.cast(sql.TIMESERIES_SCHEMA)
+
+    def _bucket_span(self, paths: list[str], flt: EventFilter, bucket: Bucket) -> tuple[int, int] | None:
+        lo, hi = _us(flt.start), _us(flt.end)
+        if lo is None or hi is None:
+            bounds = self._table(sql.timeseries_bounds(paths, flt)).to_pylist()[0]
+            lo = bounds["lo"] if lo is None else lo
+            hi = bounds["hi"] if hi is None else hi
+        else:
+            hi -= 1
+        if lo is None or hi is None or hi < lo:
+            return None
+        first, last = sql.bucket_floor(lo, bucket), sql.bucket_floor(hi, bucket)
+        if (last - first) // sql.BUCKET_US[bucket] + 1 > MAX_BUCKETS:
+            raise InvalidQueryError(f"more than {MAX_BUCKETS} {bucket} buckets requested")
+        return first, last
+
+    def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
+        """Sessions with an event in the window, newest first, figures over the whole session."""
+        with translate_errors("sessions"), self._files.snapshot() as files:
+            q = sql.session_rows(self._paths(files), flt, limit, after)
+            return self._table(q).cast(sql.SESSION_SCHEMA)
+
+    def session(self, session_id: str, /) -> pa.Table:
+        """One session's figures: zero or one row."""
+        with translate_errors("session"), self._files.snapshot() as files:
+            return self._table(sql.one_session(self._paths(files), session_id)).cast(sql.SESSION_SCHEMA)
+
+    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
+        """Stream matching events into `destination` as `year=/month=` Parquet plus manifest.json."""
+        if "://" in destination and not destination.startswith("file://"):
+            raise InvalidQueryError("the parquet store exports to local paths only")
+        target = Path(destination.removeprefix("file://"))
+        with translate_errors("export"), self._files.snapshot() as files, self._cursor() as cur:
+            q = sql.export_rows(self._select(files, flt.start, flt.end), flt)
+            reader = cur.sql(q.sql, params=q.params).to_arrow_reader(65_536)
+            manifest = write_partitioned(reader, target)
+        return ExportResult(destination=str(target), manifest=manifest)
+
+    def health(self) -> HealthCheck:
+        """Run a real query over the live files; never raises."""
+        try:
+            with self._files.snapshot() as files:
+                rows = sum(f.rows for f in files)
+                probe = self._table(sql.stats_totals(self._paths(files[:1]), EventFilter()))
+            return HealthCheck(
+                ok=probe.num_rows == 1,
+                detail=f"parquet store at {self.root}",
+                data={"files": len(files), "rows": rows, "generation": self._files.manifest.generation},
+            )
+        except Exception as exc:  # health reports, never raises
+            return HealthCheck(ok=False, detail=f"parquet store unavailable: {exc}")
+
+
+def _first_per_id(table: pa.Table) -> pa.Table:
+    """The first row of every event_id in `table` (input order kept)."""
+    if table.num_rows == 0:
+        return table
+    idx = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    firsts = (
+        pa.table({"event_id": table.column("event_id"), "i": idx})
+        .group_by("event_id")
+        .aggregate([("i", "min")])
+    )
+    if firsts.num_rows == table.num_rows:
+        return table
+    return table.take(pa.array(np.sort(firsts.column("i_min").to_numpy())))
