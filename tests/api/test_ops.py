@@ -1,0 +1,216 @@
+"""/live, /ready, /health on every store; the CLI; one end-to-end `govtrack serve` run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pyarrow as pa
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cli import check_bind, is_loopback
+from api.settings import Settings
+from storage.base import AppendResult, EventStore, HealthCheck
+from tests.conftest import FIXTURES
+
+GOVTRACK = Path(sys.executable).parent / "govtrack"
+
+
+class DownStore:
+    """The real store, except that its health probe reports it unreachable."""
+
+    def __init__(self, inner: EventStore) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def health(self) -> HealthCheck:
+        return HealthCheck(ok=False, detail="unreachable (test)")
+
+    def append(self, batch: pa.Table, /) -> AppendResult:
+        return self.inner.append(batch)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+
+def test_live(client: TestClient) -> None:
+    assert client.get("/live").status_code == 200
+
+
+def test_ready_when_store_answers(client: TestClient) -> None:
+    assert client.get("/ready").status_code == 200
+
+
+def test_health_report(client: TestClient, store: EventStore, tmp_path: Path) -> None:
+    resp = client.get("/health")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert set(body) == {"status", "version", "uptime_s", "checks"}
+    assert body["status"] == "healthy"
+    assert body["version"]
+    assert body["uptime_s"] >= 0
+    assert set(body["checks"]) == {"store", "spool", "archive"}
+    assert body["checks"]["store"]["ok"] is True
+    assert body["checks"]["store"]["engine"] == store.name
+    assert body["checks"]["spool"]["writable"] is True
+    assert body["checks"]["spool"]["depth"] == 0
+    assert body["checks"]["archive"]["location"] == str(tmp_path / "archive")
+
+
+@pytest.fixture
+def down_client(store: EventStore, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        store_url=f"parquet://{tmp_path / 'unused'}",
+        spool_dir=tmp_path / "spool",
+        archive_url="s3://bucket/govtrack-archive",
+    )
+    with TestClient(create_app(settings, store=cast(EventStore, DownStore(store)))) as client:
+        yield client
+
+
+def test_ready_is_503_in_error_shape_when_store_is_down(down_client: TestClient) -> None:
+    resp = down_client.get("/ready")
+    assert resp.status_code == 503
+    assert resp.json()["error"]["code"] == "not_ready"
+    assert resp.json()["request_id"] == resp.headers["X-Request-ID"]
+    assert down_client.get("/live").status_code == 200
+
+
+def test_health_unhealthy_when_store_is_down(down_client: TestClient) -> None:
+    body = down_client.get("/health").json()
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["store"]["ok"] is False
+    assert body["checks"]["archive"] == {"ok": True, "location": "s3://bucket/govtrack-archive", "kind": "s3"}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVTRACK_")}
+    env.update(extra)
+    return env
+
+
+def test_cli_help_documents_options_and_environment() -> None:
+    out = subprocess.run(
+        [str(GOVTRACK), "serve", "--help"], capture_output=True, text=True, env=clean_env(), check=True
+    )
+    for word in ("--host", "--port", "GOVTRACK_STORE_URL", "GOVTRACK_API_KEYS", "GOVTRACK_SPOOL_DIR"):
+        assert word in out.stdout
+    top = subprocess.run(
+        [str(GOVTRACK), "--help"], capture_output=True, text=True, env=clean_env(), check=True
+    )
+    assert "serve" in top.stdout
+
+
+def test_cli_refuses_public_bind_without_keys(tmp_path: Path) -> None:
+    env = clean_env(
+        GOVTRACK_STORE_URL=f"parquet://{tmp_path / 'data'}", GOVTRACK_SPOOL_DIR=str(tmp_path / "s")
+    )
+    proc = subprocess.run(
+        [str(GOVTRACK), "serve", "--host", "0.0.0.0", "--port", "1"],  # noqa: S104 - that is the point
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "bind_refused" in proc.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize(
+    ("host", "keys", "allow", "allowed"),
+    [
+        ("127.0.0.1", "", False, True),
+        ("localhost", "", False, True),
+        ("::1", "", False, True),
+        ("0.0.0.0", "", False, False),  # noqa: S104
+        ("10.1.2.3", "", False, False),
+        ("0.0.0.0", "k1:ingest", False, True),  # noqa: S104
+        ("0.0.0.0", "", True, True),  # noqa: S104
+    ],
+)
+def test_bind_rule(host: str, keys: str, allow: bool, allowed: bool, tmp_path: Path) -> None:
+    settings = Settings(
+        store_url=str(tmp_path), spool_dir=tmp_path, api_keys=keys, allow_unauthenticated_bind=allow
+    )
+    assert (check_bind(settings, host) is None) is allowed
+    assert is_loopback(host) is (host in ("127.0.0.1", "localhost", "::1"))
+
+
+def test_api_keys_format() -> None:
+    settings = Settings(api_keys="k1:ingest+read,k2")
+    assert [(k.key, sorted(k.scopes)) for k in settings.api_keys] == [
+        ("k1", ["ingest", "read"]),
+        ("k2", ["admin", "ingest", "read"]),
+    ]
+    assert "k1" not in repr(settings)
+    with pytest.raises(ValueError, match="scope"):
+        Settings(api_keys="k1:write")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_govtrack_serve_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(
+        GOVTRACK_STORE_URL=f"parquet://{tmp_path / 'data'}",
+        GOVTRACK_SPOOL_DIR=str(tmp_path / "spool"),
+        GOVTRACK_ARCHIVE_URL=f"file://{tmp_path / 'archive'}",
+        GOVTRACK_LOG_LEVEL="warning",
+    )
+    cmd = [str(GOVTRACK), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(proc, base)
+        resp = httpx.post(
+            f"{base}/api/events",
+            content=(FIXTURES / "addin_batch_pascal.json").read_bytes(),
+            headers={"Content-Type": "application/json", "X-Request-ID": "e2e-1"},
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["accepted"] == 25
+        assert resp.headers["X-Request-ID"] == "e2e-1"
+        health = httpx.get(f"{base}/health", timeout=30).json()
+        assert health["status"] == "healthy"
+        assert health["checks"]["store"]["ok"] is True
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert proc.returncode == 0
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"server did not become ready (exit {proc.poll()}): {stderr[-2000:]}")
+        time.sleep(0.1)
