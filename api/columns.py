@@ -1,0 +1,150 @@
+"""Decoded JSON events -> one Arrow array per input field, plus the attributes map, built column-wise.
+
+The batch's union of keys is computed once (in C); each canonical field is then pulled out of every
+event with one `map(dict.get, ...)` when the batch uses one spelling of it (the normal case), and per
+event only when a batch mixes spellings. Values of the wrong JSON type become per-event errors and
+nulls; the rest of validation runs vectorised on the arrays (api/validation.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+
+from api.normalize import ALIASES, FIELD_OF_ALIAS, json_text, value_text
+
+__all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
+
+_VALUE_FIELDS: Final = frozenset({"old_value", "new_value"})
+_MISSING: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class TypeIssue:
+    """A per-event problem found before validation: wrong JSON type, oversize event."""
+
+    field: str
+    message: str
+
+
+@dataclass(slots=True)
+class RawColumns:
+    """Input fields as Arrow arrays (timestamp may be text or timestamp-typed) and the issues so far."""
+
+    length: int
+    arrays: dict[str, pa.Array]
+    attributes: pa.Array
+    issues: dict[int, TypeIssue] = field(default_factory=dict)
+
+    def add_issue(self, index: int, field_name: str, message: str) -> None:
+        """Record `message` unless the event already has an issue (the first problem is reported)."""
+        self.issues.setdefault(index, TypeIssue(field_name, message))
+
+
+def columns_from_events(events: list[dict[str, Any]]) -> RawColumns:
+    """Column-wise extraction; `events` must all be dicts (the caller checks)."""
+    keys = set().union(*events)
+    out = RawColumns(len(events), {}, pa.array([], pa.map_(pa.string(), pa.string())))
+    for name, aliases in ALIASES.items():
+        present = [a for a in aliases if a in keys]
+        values = _pull(events, present)
+        out.arrays[name] = _to_array(values, name, out)
+    extras = sorted(k for k in keys if k not in FIELD_OF_ALIAS)
+    out.attributes = _attributes(events, extras)
+    return out
+
+
+def _pull(events: list[dict[str, Any]], present: list[str]) -> list[Any]:
+    """One field's values in event order; with mixed spellings, the key last in the event wins."""
+    if not present:
+        return [None] * len(events)
+    if len(present) == 1:
+        return list(map(dict.get, events, repeat(present[0])))
+    chosen = set(present)
+    values: list[Any] = []
+    for event in events:
+        value = None
+        for key, item in event.items():
+            if key in chosen:
+                value = item
+        values.append(value)
+    return values
+
+
+def _to_array(values: list[Any], name: str, out: RawColumns) -> pa.Array:
+    """Strings straight to Arrow; any other type is converted (cell values) or becomes an issue."""
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    convert = _value_or_issue if name in _VALUE_FIELDS else _string_or_issue
+    return pa.array([convert(v, i, name, out) for i, v in enumerate(values)], type=pa.string())
+
+
+def _string_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    out.add_issue(index, name, _type_message(name))
+    return None
+
+
+def _value_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str | None:
+    try:
+        return value_text(value)
+    except TypeError as exc:
+        out.add_issue(index, name, str(exc))
+        return None
+
+
+def _type_message(name: str) -> str:
+    if name == "timestamp":
+        return "must be an ISO-8601 date-time string"
+    if name == "event_id":
+        return "must be a UUID string"
+    return "must be a string"
+
+
+def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
+    """map<string,string> of every non-field key -> compact JSON text, assembled without per-row dicts.
+
+    Each extra key is encoded as one column (repeated string values encoded once); the columns are
+    then interleaved row-major with one numpy index and one Arrow `take`.
+    """
+    n = len(events)
+    if not extras:
+        offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
+        return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], pa.string()))
+    texts: list[Any] = []
+    for key in extras:
+        texts.extend(_encode_column(list(map(dict.get, events, repeat(key), repeat(_MISSING)))))
+    flat = pa.array(texts, type=pa.string())
+    present = np.asarray(flat.is_valid()).reshape(len(extras), n).T
+    row_major = (np.arange(len(extras)) * n + np.arange(n)[:, None])[present]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    names = pa.array(extras, pa.string()).take(pa.array(row_major // n))
+    return pa.MapArray.from_arrays(pa.array(offsets), names, flat.take(pa.array(row_major)))
+
+
+def _encode_column(values: list[Any]) -> list[bytes | None]:
+    """JSON text per value (None where the key is absent), caching repeated strings."""
+    cache: dict[str, bytes] = {}
+    encode: Callable[[object], bytes] = json_text
+    out: list[bytes | None] = []
+    append = out.append
+    for value in values:
+        if value is _MISSING:
+            append(None)
+        elif type(value) is str:
+            text = cache.get(value)
+            if text is None:
+                text = cache[value] = encode(value)
+            append(text)
+        else:
+            append(encode(value))
+    return out

@@ -1,0 +1,177 @@
+r"""Request body -> validated events in EVENT_SCHEMA plus per-index errors: the ingest decoder's entry point.
+
+`decode_batch` picks the input reader (JSON, NDJSON, Arrow IPC), which yields input columns; the
+shared vectorised validation then runs on them, absent ids are derived from content, in-batch
+duplicates are dropped (first kept) and the stored table is assembled column-wise.
+
+Decisions on points the contract leaves open:
+- A body-level defect (not JSON, wrong top-level shape, an event that is not an object, invalid
+  UTF-8, a lone surrogate escape such as `"\\ud800"`) fails the whole body with 400: a lone
+  surrogate cannot be stored as UTF-8, and msgspec refuses it while decoding, before events exist.
+- NUL characters are legal JSON and storable: kept.
+- Length limits count characters of the value as sent (event_type before normalisation).
+- The event size limit is measured on the event's source bytes; when those exceed the limit the
+  event's compact re-encoding decides (so `\\u00FC` escapes do not count six-fold).
+- An event failing several rules reports one error: the first found (type errors, size, then
+  event_id, required fields, timestamp, lengths, event_type).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from api.arrow_input import columns_from_arrow
+from api.body_errors import check_event_count, invalid_body
+from api.columns import RawColumns, columns_from_events
+from api.json_input import ParsedBody, parse_json, parse_ndjson
+from api.normalize import derive_event_id, json_text
+from api.validation import validate_columns
+from storage.schema import EVENT_SCHEMA, MAX_EVENT_BYTES, UTC_MICROS
+
+__all__ = ["MAX_BATCH_ID_CHARS", "DecodedBatch", "EventError", "decode_batch"]
+
+MAX_BATCH_ID_CHARS: Final = 128
+_DERIVE_SKIP: Final = frozenset({"event_id", "received_at", "batch_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class EventError:
+    """Why the event at `index` (0-based, in body order) was rejected; `field` is snake_case."""
+
+    index: int
+    event_id: str | None
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """Valid events in EVENT_SCHEMA (input order, in-batch duplicate ids removed) and the rejects."""
+
+    table: pa.Table
+    errors: tuple[EventError, ...]
+    total: int
+    batch_id: str
+
+
+def decode_batch(
+    body: bytes,
+    kind: Literal["json", "ndjson", "arrow"],
+    *,
+    max_events: int,
+    header_batch_id: str | None,
+    received_at: dt.datetime,
+    now: dt.datetime,
+) -> DecodedBatch:
+    """Decode and validate one ingest body.
+
+    Raises:
+        ApiError: 400 `invalid_body` for a body that is not valid JSON / NDJSON / Arrow IPC (or a
+            bad batch id), 413 `too_many_events` beyond `max_events`.
+    """
+    if kind == "arrow":
+        raw, body_batch_id = columns_from_arrow(body, max_events=max_events), None
+    else:
+        parsed = parse_json(body) if kind == "json" else parse_ndjson(body)
+        check_event_count(len(parsed.events), max_events)
+        raw, body_batch_id = _columns_from_parsed(parsed), parsed.batch_id
+    batch_id = _batch_id(body_batch_id, header_batch_id)
+    values = validate_columns(raw, now=now)
+    return _assemble(raw, values, batch_id, received_at)
+
+
+def _columns_from_parsed(parsed: ParsedBody) -> RawColumns:
+    events = parsed.events
+    for index, event in enumerate(events):
+        if type(event) is not dict:
+            raise invalid_body(f"event {index} is not a JSON object", [{"index": index}])
+    raw = columns_from_events(events)
+    if parsed.sizes is not None:
+        for index, size in enumerate(parsed.sizes):
+            if size > MAX_EVENT_BYTES and len(json_text(events[index])) > MAX_EVENT_BYTES:
+                raw.add_issue(index, "event", f"event is larger than {MAX_EVENT_BYTES} bytes")
+    return raw
+
+
+def _batch_id(body_value: object, header_value: str | None) -> str:
+    """Body `batch_id`, else the Idempotency-Key header, else a fresh uuid4."""
+    for source, value in (("batch_id", body_value), ("Idempotency-Key", header_value)):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_BATCH_ID_CHARS:
+            message = f"{source} must be a string of 1-{MAX_BATCH_ID_CHARS} characters"
+            raise invalid_body(message, [{"field": "batch_id", "message": message}])
+        return value
+    return str(uuid.uuid4())
+
+
+def _assemble(
+    raw: RawColumns, values: dict[str, pa.Array], batch_id: str, received_at: dt.datetime
+) -> DecodedBatch:
+    errors = tuple(
+        EventError(index, _reported_id(raw, values, index), issue.field, issue.message)
+        for index, issue in sorted(raw.issues.items())
+    )
+    valid = np.ones(raw.length, dtype=bool)
+    valid[[e.index for e in errors]] = False
+    columns = {name: array.filter(pa.array(valid)) for name, array in values.items()}
+    columns["attributes"] = raw.attributes.filter(pa.array(valid))
+    columns["event_id"] = _fill_derived_ids(columns)
+    keep = _first_occurrences(columns["event_id"])
+    count = len(columns["event_id"]) if keep is None else len(keep)
+    if keep is not None:
+        columns = {name: array.take(keep) for name, array in columns.items()}
+    columns["received_at"] = pa.array(np.full(count, _micros(received_at), dtype=np.int64)).cast(UTC_MICROS)
+    columns["batch_id"] = pa.array([batch_id] * count, pa.string())
+    arrays = [columns[f.name].cast(f.type) for f in EVENT_SCHEMA]
+    return DecodedBatch(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA), errors, raw.length, batch_id)
+
+
+def _reported_id(raw: RawColumns, values: dict[str, pa.Array], index: int) -> str | None:
+    """The rejected event's id: canonical when it parsed, else as sent (so the client can find it)."""
+    canonical: str | None = values["event_id"][index].as_py()
+    if canonical is None and pa.types.is_string(raw.arrays["event_id"].type):
+        sent: str | None = raw.arrays["event_id"][index].as_py()
+        return sent
+    return canonical
+
+
+def _micros(moment: dt.datetime) -> int:
+    return (moment.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(
+        microseconds=1
+    )
+
+
+def _fill_derived_ids(columns: dict[str, pa.Array]) -> pa.Array:
+    """Derive a UUIDv5 from content for every valid event that came without an id."""
+    ids = columns["event_id"]
+    if ids.null_count == 0:
+        return ids
+    missing = np.flatnonzero(np.asarray(ids.is_null())).tolist()
+    take = pa.array(missing, pa.int64())
+    content = {n: a.take(take) for n, a in columns.items() if n not in _DERIVE_SKIP}
+    content["timestamp"] = content["timestamp"].cast(pa.int64())
+    rows: list[dict[str, Any]] = pa.table(content).to_pylist()
+    filled = ids.to_pylist()
+    for index, row in zip(missing, rows, strict=True):
+        row["attributes"] = {k: v for k, v in row["attributes"]}
+        filled[index] = derive_event_id(row)
+    return pa.array(filled, pa.string())
+
+
+def _first_occurrences(ids: pa.Array) -> pa.Array | None:
+    """Indices keeping the first of each id, or None when the batch has no duplicate (the usual case)."""
+    if pc.count_distinct(ids, mode="all").as_py() == len(ids):
+        return None
+    values = ids.to_pylist()
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        first.setdefault(value, index)
+    return pa.array(sorted(first.values()), pa.int64())

@@ -1,0 +1,83 @@
+"""ISO-8601 text -> timestamp[us, UTC], vectorised in Arrow, with an exact per-value fallback.
+
+Accepted: `YYYY-MM-DDThh:mm:ss[.f{1,7}][Z|±hh:mm]` (`T` may be `t` or a space, `Z` may be `z`); no offset
+means UTC; fractional digits beyond microseconds (the .NET 7th digit) are truncated. Arrow's ISO
+parser does the calendar work for the whole column at once; only a column holding an impossible
+value (30 February, year 3000 beyond the ns range, 24:00) takes the per-value path, which finds
+exactly which events are wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.schema import UTC_MICROS
+
+__all__ = ["FORMAT_MESSAGE", "parse_iso_column", "to_utc_micros"]
+
+FORMAT_MESSAGE: Final = "must be an ISO-8601 date-time like 2025-06-03T10:06:01.0975551+02:00"
+
+_ISO: Final = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$"
+_HAS_OFFSET: Final = r"(Z|[+-]\d{2}:\d{2})$"
+_ISO_GROUPS: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|([+-])(\d{2}):(\d{2}))?"
+)
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NS_UTC: Final = pa.timestamp("ns", tz="UTC")
+
+
+def parse_iso_column(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Parse a string column; returns (timestamp[us, UTC] with nulls, bool mask of unparseable values).
+
+    Null input stays null and is not flagged (the caller reports missing values separately).
+    """
+    upper = pc.utf8_upper(texts)
+    well_formed = pc.match_substring_regex(upper, _ISO)
+    with_offset = pc.if_else(
+        pc.match_substring_regex(upper, _HAS_OFFSET), upper, pc.binary_join_element_wise(upper, "Z", "")
+    )
+    candidates = pc.if_else(well_formed, with_offset, pa.scalar(None, pa.string()))
+    try:
+        parsed = candidates.cast(_NS_UTC).cast(UTC_MICROS, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = pa.array([_parse_one(t) for t in candidates.to_pylist()], pa.int64()).cast(UTC_MICROS)
+    bad = pc.and_(texts.is_valid(), parsed.is_null())
+    return parsed, np.asarray(bad)
+
+
+def _parse_one(text: str | None) -> int | None:
+    """Microseconds since the epoch of one well-formed text, or None if the calendar rejects it."""
+    if text is None:
+        return None
+    match = _ISO_GROUPS.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone, sign, off_h, off_m = match.groups()
+    try:
+        moment = dt.datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=dt.UTC
+        )
+    except ValueError:
+        return None
+    offset = 0
+    if zone not in (None, "Z"):
+        if int(off_h) > 23 or int(off_m) > 59:
+            return None
+        offset = (int(off_h) * 3600 + int(off_m) * 60) * (1 if sign == "+" else -1)
+    micros = int(((fraction or "") + "000000")[:6])
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1) + micros - offset * 1_000_000
+
+
+def to_utc_micros(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Any timestamp column (any unit; no zone = UTC) or text column -> (timestamp[us, UTC], bad mask)."""
+    if pa.types.is_timestamp(column.type):
+        unit = column.type.unit
+        utc = column.cast(pa.timestamp(unit, tz="UTC"))
+        return utc.cast(UTC_MICROS, safe=unit != "ns"), np.zeros(len(column), dtype=bool)
+    return parse_iso_column(column.cast(pa.string()))
