@@ -95,9 +95,10 @@ def event_where(flt: EventFilter, params: dict[str, Any]) -> str:
     return " AND ".join(conds)
 
 
-def create_database(database: str) -> str:
+def create_database(database: str, *, on_cluster: bool = False) -> str:
     """CREATE DATABASE for a name the caller has validated as an identifier."""
-    return f"CREATE DATABASE IF NOT EXISTS `{database}`"
+    cluster = " ON CLUSTER '{cluster}'" if on_cluster else ""
+    return f"CREATE DATABASE IF NOT EXISTS `{database}`{cluster}"
 
 
 def ping() -> str:

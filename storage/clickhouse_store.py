@@ -23,7 +23,7 @@ import hashlib
 import re
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import clickhouse_connect
 import numpy as np
@@ -83,8 +83,24 @@ def database_from_dsn(dsn: str) -> str | None:
     return name or None
 
 
+def _cluster_flag(dsn: str) -> tuple[str, bool]:
+    """Strip govtrack's own `ddl=cluster` query parameter from a DSN; True when it was there.
+
+    With it, the store applies ddl/clickhouse/cluster/ (Replicated + Distributed tables, ON
+    CLUSTER '{cluster}') instead of the single-node files.
+    """
+    parts = urlsplit(dsn)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if (k, v) != ("ddl", "cluster")]
+    return urlunsplit(parts._replace(query=urlencode(kept))), len(kept) != len(pairs)
+
+
 class ClickHouseStore:
-    """EventStore over ClickHouse via clickhouse-connect (see the module docstring)."""
+    """EventStore over ClickHouse via clickhouse-connect (see the module docstring).
+
+    The database comes from `database`, else the DSN's path, else "govtrack"; it must be a plain
+    identifier. DDL files are unqualified and run in that database (the client's current one).
+    """
 
     name = "clickhouse"
 
@@ -93,8 +109,8 @@ class ClickHouseStore:
         if not _IDENT.match(db):
             raise TerminalStoreError(f"invalid ClickHouse database name {db!r}")
         self.database = db
-        self._dsn = dsn
-        self._ddl_dir = ddl_dir
+        self._dsn, self.cluster = _cluster_flag(dsn)
+        self._ddl_dir = ddl_dir / "cluster" if self.cluster else ddl_dir
         self._client: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -108,7 +124,7 @@ class ClickHouseStore:
         extra: dict[str, Any] = {} if embedded else {"autogenerate_session_id": False}
         client = clickhouse_connect.get_client(dsn=self._dsn, database="default", **extra)
         try:
-            client.command(q.create_database(self.database))
+            client.command(q.create_database(self.database, on_cluster=self.cluster))
             client.database = self.database
             apply_migrations(client, self._ddl_dir)
         except Exception:
@@ -177,6 +193,8 @@ class ClickHouseStore:
         ids = pc.sort_indices(rows.column("event_id"))
         digest = hashlib.sha256("\n".join(rows.column("event_id").take(ids).to_pylist()).encode())
         settings = {"insert_deduplication_token": digest.hexdigest()}
+        if self.cluster:  # acknowledge only once the shard has the rows, not a local queue
+            settings["distributed_foreground_insert"] = "1"
         self._conn().insert_arrow("audit_events", rows, settings=settings)
 
     # -- reads ---------------------------------------------------------------------------------
