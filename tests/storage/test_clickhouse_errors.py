@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from storage.clickhouse_errors import translate
 from storage.clickhouse_migrations import DDL_DIR, apply_migrations
@@ -34,7 +35,7 @@ def test_engine_error_is_terminal_with_code(chdb_path: Path) -> None:
     store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}")
     store.open()
     try:
-        with pytest.raises(Exception) as info:
+        with pytest.raises(DatabaseError) as info:
             store._conn().command("SELEC 1")
         err = translate(info.value)
         assert isinstance(err, TerminalStoreError)
@@ -45,8 +46,6 @@ def test_engine_error_is_terminal_with_code(chdb_path: Path) -> None:
 
 
 def test_too_many_parts_code_is_transient() -> None:
-    from clickhouse_connect.driver.exceptions import DatabaseError
-
     err = translate(
         DatabaseError("Code: 252. DB::Exception: Too many parts", code=252, name="TOO_MANY_PARTS")
     )
