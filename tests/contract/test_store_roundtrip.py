@@ -6,11 +6,12 @@ import datetime as dt
 
 from storage.base import EventFilter, EventStore, Page, SessionFilter
 from storage.schema import EVENT_SCHEMA
-from tests.contract.events import BASE, eid, event, page_all, table
+from tests.contract.events import BASE, Row, eid, event, page_all, table
 
 
-def _everything(store: EventStore) -> list[dict[str, object]]:
-    return store.query(EventFilter(), Page(limit=10_000, order="asc")).to_pylist()
+def _everything(store: EventStore) -> list[Row]:
+    rows: list[Row] = store.query(EventFilter(), Page(limit=10_000, order="asc")).to_pylist()
+    return rows
 
 
 def test_every_column_round_trips(store: EventStore) -> None:
