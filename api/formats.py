@@ -1,0 +1,258 @@
+"""Event tables -> HTTP responses: JSON page, CSV, NDJSON, Arrow IPC stream and Parquet.
+
+JSON text is built column-wise with Arrow compute (escape, quote, join), never row by row in
+Python, so a 10k-row page or a 1M-row NDJSON stream costs a handful of vectorised passes. The
+binary formats keep the canonical schema and are streamed batch by batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Final, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from fastapi.responses import Response, StreamingResponse
+
+from storage.schema import EVENT_SCHEMA
+
+__all__ = [
+    "MEDIA_TYPES",
+    "Format",
+    "attributes_json",
+    "event_json_rows",
+    "events_response",
+    "iso_timestamps",
+    "json_strings",
+    "negotiate",
+]
+
+Format = Literal["json", "csv", "ndjson", "arrow", "parquet"]
+
+MEDIA_TYPES: Final[dict[Format, str]] = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "ndjson": "application/x-ndjson",
+    "arrow": "application/vnd.apache.arrow.stream",
+    "parquet": "application/vnd.apache.parquet",
+}
+_ACCEPTED: Final[dict[str, Format]] = {
+    "application/json": "json",
+    "*/*": "json",
+    "application/*": "json",
+    "text/csv": "csv",
+    "application/x-ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "application/vnd.apache.arrow.stream": "arrow",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
+}
+STREAM_BATCH_ROWS: Final = 65_536
+_JSON_ESCAPES: Final = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def negotiate(accept: str | None, format_param: str | None = None) -> Format:
+    """The response format: `?format=` wins, else the best supported `Accept` entry, else JSON."""
+    if format_param in MEDIA_TYPES:
+        return format_param
+    ranked: list[tuple[float, int, Format]] = []
+    for index, entry in enumerate((accept or "").split(",")):
+        media, *params = (part.strip() for part in entry.split(";"))
+        fmt = _ACCEPTED.get(media.lower())
+        if fmt is not None:
+            ranked.append((-_quality(params), index, fmt))
+    ranked = [r for r in ranked if r[0] < 0]
+    return min(ranked)[2] if ranked else "json"
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def json_strings(values: pa.Array) -> pa.Array:
+    """Each string as a JSON string literal; nulls become `null`."""
+    text = pc.replace_substring(values, "\\", "\\\\")
+    text = pc.replace_substring(text, '"', '\\"')
+    if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
+        for code in range(0x20):
+            char = chr(code)
+            text = pc.replace_substring(text, char, _JSON_ESCAPES.get(char, f"\\u{code:04x}"))
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    return pc.fill_null(quoted, "null")
+
+
+def iso_timestamps(values: pa.Array) -> pa.Array:
+    """UTC microsecond timestamps as ISO-8601 text with `Z` (`2025-06-03T08:06:01.097555Z`)."""
+    return pc.strftime(values, format="%Y-%m-%dT%H:%M:%SZ")
+
+
+def attributes_json(values: pa.Array) -> pa.Array:
+    """map<key, JSON text> -> one JSON object per row, the stored JSON texts embedded verbatim."""
+    if values.null_count:
+        values = pc.fill_null(values, pa.scalar([], type=values.type))
+    pairs = pc.binary_join_element_wise(json_strings(values.keys), pc.fill_null(values.items, "null"), ":")
+    per_row = pa.ListArray.from_arrays(values.offsets, pairs)
+    return pc.binary_join_element_wise("{", pc.binary_join(per_row, ","), "}", "")
+
+
+def _json_values(column: pa.Array) -> pa.Array:
+    if pa.types.is_timestamp(column.type):
+        return json_strings(iso_timestamps(column))
+    if pa.types.is_map(column.type):
+        return attributes_json(column)
+    return json_strings(column.cast(pa.string()))
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
+def event_json_rows(table: pa.Table) -> pa.Array:
+    """One compact JSON object per event row, keys in schema order."""
+    pieces: list[pa.Array | str] = []
+    for index, name in enumerate(table.column_names):
+        pieces.append(("{" if index == 0 else ",") + json.dumps(name) + ":")
+        pieces.append(_json_values(_one_chunk(table.column(index))))
+    pieces.append("}")
+    rows: pa.Array = pc.binary_join_element_wise(*pieces, "")
+    return rows
+
+
+def _joined(rows: pa.Array, separator: str) -> str:
+    if len(rows) == 0:
+        return ""
+    whole = pa.ListArray.from_arrays(pa.array([0, len(rows)], type=pa.int32()), rows)
+    text: str = pc.binary_join(whole, separator)[0].as_py()
+    return text
+
+
+def for_text_formats(table: pa.Table) -> pa.Table:
+    """Timestamps as ISO text and attributes as JSON text: what CSV can carry."""
+    columns = []
+    for column in table.itercolumns():
+        chunks = column.chunks or [pa.array([], type=column.type)]
+        if pa.types.is_timestamp(column.type):
+            chunks = [iso_timestamps(c) for c in chunks]
+        elif pa.types.is_map(column.type):
+            chunks = [attributes_json(c) for c in chunks]
+        columns.append(pa.chunked_array(chunks))
+    return pa.table(columns, names=table.column_names)
+
+
+class _ChunkSink:
+    """A write-only file that hands out what was written since the last `take()`.
+
+    `tell()` keeps counting across takes: the Parquet footer records absolute offsets.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        """Nothing is buffered here."""
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def canonical(table: pa.Table) -> pa.Table:
+    """The table in exactly EVENT_SCHEMA (engines may differ in nullability flags or string width)."""
+    return table if table.schema.equals(EVENT_SCHEMA) else table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+
+
+def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    yield from table.to_batches(max_chunksize=STREAM_BATCH_ROWS)
+
+
+def stream_arrow(table: pa.Table) -> Iterator[bytes]:
+    """Arrow IPC stream bytes, one message per batch."""
+    sink = _ChunkSink()
+    with ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
+        yield sink.take()
+        for batch in _batches(table):
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+def stream_parquet(table: pa.Table) -> Iterator[bytes]:
+    """A Parquet file, one row group per batch, the footer last."""
+    sink = _ChunkSink()
+    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), table.schema, compression="zstd") as writer:
+        for batch in _batches(table):
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+def stream_csv(table: pa.Table) -> Iterator[bytes]:
+    """CSV with a header; timestamps ISO-8601, attributes JSON text, null empty and "" quoted."""
+    text_table = for_text_formats(table)
+    sink = _ChunkSink()
+    with pcsv.CSVWriter(pa.PythonFile(sink, mode="w"), text_table.schema) as writer:
+        yield sink.take()
+        for batch in text_table.to_batches(max_chunksize=STREAM_BATCH_ROWS):
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
+def stream_ndjson(table: pa.Table) -> Iterator[bytes]:
+    """One JSON object per line, the same objects as in the JSON page."""
+    for batch in table.to_batches(max_chunksize=STREAM_BATCH_ROWS // 4):
+        if batch.num_rows:
+            rows = event_json_rows(pa.Table.from_batches([batch]))
+            yield (_joined(rows, "\n") + "\n").encode()
+
+
+_STREAMERS: Final = {
+    "csv": stream_csv,
+    "ndjson": stream_ndjson,
+    "arrow": stream_arrow,
+    "parquet": stream_parquet,
+}
+
+
+def events_response(table: pa.Table, fmt: Format, next_cursor: str | None) -> Response:
+    """The page in `fmt`; JSON carries `next_cursor` in its body, every format in `X-Next-Cursor`."""
+    headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+    table = canonical(table)
+    if fmt == "json":
+        rows = _joined(event_json_rows(table), ",")
+        body = f'{{"events":[{rows}],"next_cursor":{json.dumps(next_cursor)}}}'
+        return Response(body.encode(), media_type=MEDIA_TYPES["json"], headers=headers)
+    return StreamingResponse(_STREAMERS[fmt](table), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def event_object(table: pa.Table) -> bytes:
+    """The JSON object of a one-row table (GET /api/events/{id})."""
+    return _joined(event_json_rows(canonical(table).slice(0, 1)), "").encode()
