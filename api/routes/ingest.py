@@ -1,8 +1,10 @@
 """POST /api/events: decode, validate, group-commit, answer with per-index errors.
 
-The decode runs on the event loop for small bodies (about 1 ms per 1000 events, cheaper than a
-thread hop) and in a worker thread for large ones, so one 10,000-event batch never stalls every
-other request. The store is only ever reached through the group-commit writer.
+The decode costs about 8.7 ms per 1000 realistic events (measured: 100 events 2.3 ms, 1000 events
+8.7 ms, 10,000 events 87 ms, JSON), well above the ~3 ms that would make inline decoding harmless.
+So only tiny bodies (up to 16 KiB, about 30 events, ~1 ms) are decoded on the event loop, where
+a thread hop would cost more than it saves; larger ones go to a worker thread, so one big batch
+never stalls every other request. The store is only ever reached through the group-commit writer.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ log = get_logger("govtrack.ingest")
 router = APIRouter(tags=["ingest"])
 
 #: Bodies up to this size are decoded inline on the event loop (see the module docstring).
-INLINE_DECODE_MAX_BYTES: Final = 256 * 1024
+INLINE_DECODE_MAX_BYTES: Final = 16 * 1024
 
 
 class IngestError(BaseModel):
