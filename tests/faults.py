@@ -10,7 +10,11 @@
 * `lose_ack_next(n)`: the append is committed to the store, then a TransientStoreError is raised,
   as when the connection drops after the server committed;
 * `crash_after_commit_next(n)`: committed, then `SimulatedCrash` (a BaseException) escapes,
-  standing in for the process dying between the store's commit and the caller's bookkeeping.
+  standing in for the process dying between the store's commit and the caller's bookkeeping;
+* `pause()` / `resume()`: appends block at entry (setting `entered`) until resumed, so a test can
+  act while a store call is known to be in flight, without sleeping.
+
+`committed` records the `batch_id` of each append the inner store accepted, in order.
 """
 
 from __future__ import annotations
@@ -64,8 +68,11 @@ class FaultyStore:
         self._down = False
         self._hang_s = 0.0
         self._hang_fails = False
+        self._gate = threading.Event()
+        self._gate.set()
+        self.entered = threading.Event()
         self.append_calls = 0
-        self.committed_appends = 0
+        self.committed: list[str] = []
 
     # -- switches -----------------------------------------------------------------------------
 
@@ -104,6 +111,15 @@ class FaultyStore:
         with self._lock:
             self._crashes = n
 
+    def pause(self) -> None:
+        """Block every append at entry until `resume`; `entered` is set when one is blocked."""
+        self.entered.clear()
+        self._gate.clear()
+
+    def resume(self) -> None:
+        """Let blocked and future appends through."""
+        self._gate.set()
+
     def heal(self) -> None:
         """Clear every fault."""
         with self._lock:
@@ -122,6 +138,8 @@ class FaultyStore:
         with self._lock:
             self.append_calls += 1
             hang_s, hang_fails = self._hang_s, self._hang_fails
+        self.entered.set()
+        self._gate.wait()
         if hang_s > 0:
             time.sleep(hang_s)
             if hang_fails:
@@ -129,7 +147,7 @@ class FaultyStore:
         self._fail_before_commit()
         result = self.inner.append(batch)
         with self._lock:
-            self.committed_appends += 1
+            self.committed.append(str(batch.column("batch_id")[0]) if batch.num_rows else "")
             lost, crash = self._lost_acks > 0, self._crashes > 0
             self._lost_acks = max(0, self._lost_acks - 1)
             self._crashes = max(0, self._crashes - 1)
@@ -194,10 +212,13 @@ def event_ids(start: int, n: int) -> list[str]:
     return [str(uuid.uuid5(_NAMESPACE, f"event-{i}")) for i in range(start, start + n)]
 
 
-def make_batch(n: int, *, start: int = 0, user: str = "alice") -> pa.Table:
+def make_batch(
+    n: int, *, start: int = 0, user: str = "alice", value: str | None = None, batch_id: str | None = None
+) -> pa.Table:
     """`n` valid events in EVENT_SCHEMA, built column-wise; row i has a fixed id and timestamp.
 
-    Batches with overlapping `[start, start + n)` ranges share ids, i.e. are re-sends.
+    Batches with overlapping `[start, start + n)` ranges share ids, i.e. are re-sends; `value`
+    overrides new_value (to tell two versions of the same event apart). batch_id defaults to `b-<start>`.
     """
     idx = range(start, start + n)
     ts = [_BASE_TS + dt.timedelta(seconds=i) for i in idx]
@@ -212,11 +233,11 @@ def make_batch(n: int, *, start: int = 0, user: str = "alice") -> pa.Table:
         "sheet_name": ["Q1"] * n,
         "cell_address": [f"A{i % 100 + 1}" for i in idx],
         "old_value": [str(i) for i in idx],
-        "new_value": [str(i + 1) for i in idx],
+        "new_value": [value if value is not None else str(i + 1) for i in idx],
         "formula": [None] * n,
         "correlation_id": [None] * n,
         "attributes": [[("AddinVersion", '"3.4.1.0"')]] * n,
         "received_at": [_BASE_TS] * n,
-        "batch_id": [f"b-{start}"] * n,
+        "batch_id": [batch_id or f"b-{start}"] * n,
     }
     return pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
