@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI, Query
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
@@ -47,6 +48,14 @@ def probe_app(store: EventStore, tmp_path: Path) -> FastAPI:
     @app.post("/_probe/body")
     async def by_body(probe: Probe) -> dict[str, int]:
         return {"size": probe.size}
+
+    @app.get("/_probe/stream")
+    async def stream() -> StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            for i in range(1000):
+                yield f"{i}\n".encode()
+
+        return StreamingResponse(chunks(), media_type="text/plain")
 
     @app.get("/_probe/raise/{kind}")
     async def raising(kind: str) -> None:
@@ -130,3 +139,10 @@ def test_error_families_map_to_one_shape(probe: TestClient, kind: str, status: i
         assert body["error"]["details"] == [{"index": 1}]
     if kind == "bug":
         assert "boom" not in resp.text  # no internals leak to the client
+
+
+def test_streamed_response_passes_through_with_request_id(probe: TestClient) -> None:
+    resp = probe.get("/_probe/stream", headers={"X-Request-ID": "stream-1"})
+    assert resp.status_code == 200
+    assert resp.headers["X-Request-ID"] == "stream-1"
+    assert resp.text.splitlines() == [str(i) for i in range(1000)]
