@@ -23,6 +23,7 @@ from storage.base import Cursor, EventFilter, Order, SessionFilter
 
 __all__ = [
     "DEFAULT_KEY",
+    "cursor_key",
     "decode_event_cursor",
     "decode_session_cursor",
     "encode_event_cursor",
@@ -124,3 +125,12 @@ def _to_micros(value: dt.datetime) -> int:
 
 def _from_micros(micros: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=micros)
+
+
+def cursor_key(settings: object) -> bytes:
+    """The MAC key: the settings' `cursor_secret` when configured, else the fixed default."""
+    secret = getattr(settings, "cursor_secret", None)
+    reveal = getattr(secret, "get_secret_value", None)
+    if callable(reveal):
+        secret = reveal()
+    return str(secret).encode() if secret else DEFAULT_KEY

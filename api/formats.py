@@ -7,9 +7,10 @@ binary formats keep the canonical schema and are streamed batch by batch.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,11 +25,16 @@ __all__ = [
     "MEDIA_TYPES",
     "Format",
     "attributes_json",
+    "canonical",
     "event_json_rows",
+    "event_object",
     "events_response",
+    "iso",
     "iso_timestamps",
+    "joined",
     "json_strings",
     "negotiate",
+    "table_records",
 ]
 
 Format = Literal["json", "csv", "ndjson", "arrow", "parquet"]
@@ -129,7 +135,8 @@ def event_json_rows(table: pa.Table) -> pa.Array:
     return rows
 
 
-def _joined(rows: pa.Array, separator: str) -> str:
+def joined(rows: pa.Array, separator: str) -> str:
+    """JSON row texts joined with `separator` in one Arrow call."""
     if len(rows) == 0:
         return ""
     whole = pa.ListArray.from_arrays(pa.array([0, len(rows)], type=pa.int32()), rows)
@@ -231,7 +238,7 @@ def stream_ndjson(table: pa.Table) -> Iterator[bytes]:
     for batch in table.to_batches(max_chunksize=STREAM_BATCH_ROWS // 4):
         if batch.num_rows:
             rows = event_json_rows(pa.Table.from_batches([batch]))
-            yield (_joined(rows, "\n") + "\n").encode()
+            yield (joined(rows, "\n") + "\n").encode()
 
 
 _STREAMERS: Final = {
@@ -247,7 +254,7 @@ def events_response(table: pa.Table, fmt: Format, next_cursor: str | None) -> Re
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     table = canonical(table)
     if fmt == "json":
-        rows = _joined(event_json_rows(table), ",")
+        rows = joined(event_json_rows(table), ",")
         body = f'{{"events":[{rows}],"next_cursor":{json.dumps(next_cursor)}}}'
         return Response(body.encode(), media_type=MEDIA_TYPES["json"], headers=headers)
     return StreamingResponse(_STREAMERS[fmt](table), media_type=MEDIA_TYPES[fmt], headers=headers)
@@ -255,4 +262,22 @@ def events_response(table: pa.Table, fmt: Format, next_cursor: str | None) -> Re
 
 def event_object(table: pa.Table) -> bytes:
     """The JSON object of a one-row table (GET /api/events/{id})."""
-    return _joined(event_json_rows(canonical(table).slice(0, 1)), "").encode()
+    return joined(event_json_rows(canonical(table).slice(0, 1)), "").encode()
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A datetime as the API writes it: UTC, microseconds, `Z`."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def table_records(table: pa.Table) -> list[dict[str, Any]]:
+    """Small result tables (stats, sessions, timeseries) as JSON-ready dicts, timestamps ISO text."""
+    columns = [
+        pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ") if pa.types.is_timestamp(col.type) else col
+        for col in table.itercolumns()
+    ]
+    records: list[dict[str, Any]] = pa.table(columns, names=table.column_names).to_pylist()
+    return records

@@ -1,9 +1,102 @@
-"""Routes for /api/events (being written)."""
+"""Read routes for events: `GET /api/events`, `POST /api/events/query`, `GET /api/events/{event_id}`.
+
+The query string and the JSON body are parsed into the same `ReadQuery`; one function pages the
+store (limit + 1 rows, so `next_cursor` is null exactly when nothing follows) and renders the
+format the client accepts. Ingest (`POST /api/events`) lives in `routes/ingest.py`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import uuid
+from typing import Final
 
-__all__ = ["router"]
+import pyarrow as pa
+import pyarrow.compute as pc
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-router = APIRouter()
+from api.cursor import cursor_key, decode_event_cursor, encode_event_cursor
+from api.deps import SettingsDep, StoreDep
+from api.errors import ApiError
+from api.filters import (
+    JSON_MAX_LIMIT,
+    STREAM_MAX_LIMIT,
+    ReadQuery,
+    parse_event_query,
+    raw_from_body,
+    raw_from_query,
+)
+from api.formats import Format, event_object, events_response, negotiate
+from storage.base import Cursor, EventStore, Page
+
+__all__ = ["read_page", "router"]
+
+router = APIRouter(tags=["events"])
+
+MAX_QUERY_BODY_BYTES: Final = 1024 * 1024
+
+
+def _format_of(request: Request) -> Format:
+    return negotiate(request.headers.get("accept"), request.query_params.get("format"))
+
+
+def split_page(table: pa.Table, limit: int) -> tuple[pa.Table, Cursor | None]:
+    """The first `limit` rows, and the keyset position after them when more rows exist."""
+    if table.num_rows <= limit:
+        return table, None
+    page = table.slice(0, limit)
+    last_ts = pc.cast(page.column("timestamp"), pa.int64())[limit - 1].as_py()
+    last_id = page.column("event_id")[limit - 1].as_py()
+    return page, Cursor(timestamp_us=int(last_ts), event_id=str(last_id))
+
+
+async def read_page(store: EventStore, query: ReadQuery, fmt: Format, key: bytes) -> Response:
+    """Run one page of a read in a worker thread and render it."""
+    after = decode_event_cursor(query.cursor, query.order, query.flt, key) if query.cursor else None
+    page = Page(limit=query.limit + 1, order=query.order, after=after)
+    table = await run_in_threadpool(store.query, query.flt, page)
+    rows, next_after = split_page(table, query.limit)
+    token = encode_event_cursor(next_after, query.order, query.flt, key) if next_after else None
+    return await run_in_threadpool(events_response, rows, fmt, token)
+
+
+def _max_limit(fmt: Format) -> int:
+    return JSON_MAX_LIMIT if fmt == "json" else STREAM_MAX_LIMIT
+
+
+@router.get("/api/events", summary="Read events (JSON, CSV, NDJSON, Arrow IPC or Parquet by Accept)")
+async def list_events(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+    """The contract's read filters as query parameters; lists by repeating a parameter."""
+    fmt = _format_of(request)
+    query = parse_event_query(raw_from_query(request.query_params.multi_items()), max_limit=_max_limit(fmt))
+    return await read_page(store, query, fmt, cursor_key(settings))
+
+
+@router.post("/api/events/query", summary="Read events with the filters in a JSON body")
+async def query_events(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+    """The same filters as `GET /api/events`, as a JSON object (snake, camel or Pascal names)."""
+    fmt = _format_of(request)
+    body = await request.body()
+    if len(body) > MAX_QUERY_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"a query body is at most {MAX_QUERY_BODY_BYTES} bytes")
+    try:
+        parsed = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    query = parse_event_query(raw_from_body(parsed), max_limit=_max_limit(fmt))
+    return await read_page(store, query, fmt, cursor_key(settings))
+
+
+@router.get("/api/events/{event_id}", summary="One event by id")
+async def get_event(event_id: str, store: StoreDep) -> Response:
+    """The event as a JSON object; 404 `not_found` when no event has that id (or it is no UUID)."""
+    try:
+        canonical = str(uuid.UUID(event_id))
+    except ValueError:
+        raise ApiError(404, "not_found", "no event with that id") from None
+    table = await run_in_threadpool(store.get_event, canonical)
+    if table.num_rows == 0:
+        raise ApiError(404, "not_found", "no event with that id")
+    return Response(event_object(table), media_type="application/json")
