@@ -22,6 +22,11 @@ __all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
 
 _VALUE_FIELDS: Final = frozenset({"old_value", "new_value"})
 _MISSING: Final = object()
+_SCALAR_TEXT: Final[dict[type, Callable[[Any], str]]] = {
+    bool: lambda v: "true" if v else "false",
+    int: str,
+    float: lambda v: json_text(v).decode(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,13 @@ def _to_array(values: list[Any], name: str, out: RawColumns) -> pa.Array:
         return pa.array(values, type=pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         pass
-    convert = _value_or_issue if name in _VALUE_FIELDS else _string_or_issue
+    if name in _VALUE_FIELDS:
+        try:
+            return pa.array([v if v is None or type(v) is str else _SCALAR_TEXT[type(v)](v) for v in values])
+        except KeyError:
+            convert = _value_or_issue
+    else:
+        convert = _string_or_issue
     return pa.array([convert(v, i, name, out) for i, v in enumerate(values)], type=pa.string())
 
 
@@ -112,17 +123,16 @@ def _type_message(name: str) -> str:
 def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
     """map<string,string> of every non-field key -> compact JSON text, assembled without per-row dicts.
 
-    Each extra key is encoded as one column (repeated string values encoded once); the columns are
-    then interleaved row-major with one numpy index and one Arrow `take`.
+    Each extra key is encoded as one column; the columns are then interleaved row-major with one
+    numpy index and one Arrow `take`.
     """
     n = len(events)
     if not extras:
         offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
         return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], pa.string()))
-    texts: list[Any] = []
-    for key in extras:
-        texts.extend(_encode_column(list(map(dict.get, events, repeat(key), repeat(_MISSING)))))
-    flat = pa.array(texts, type=pa.string())
+    flat = pa.concat_arrays(
+        [_encode_column(list(map(dict.get, events, repeat(key), repeat(_MISSING)))) for key in extras]
+    )
     present = np.asarray(flat.is_valid()).reshape(len(extras), n).T
     row_major = (np.arange(len(extras)) * n + np.arange(n)[:, None])[present]
     offsets = np.zeros(n + 1, dtype=np.int32)
@@ -131,20 +141,18 @@ def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
     return pa.MapArray.from_arrays(pa.array(offsets), names, flat.take(pa.array(row_major)))
 
 
-def _encode_column(values: list[Any]) -> list[bytes | None]:
-    """JSON text per value (None where the key is absent), caching repeated strings."""
-    cache: dict[str, bytes] = {}
-    encode: Callable[[object], bytes] = json_text
-    out: list[bytes | None] = []
-    append = out.append
-    for value in values:
-        if value is _MISSING:
-            append(None)
-        elif type(value) is str:
-            text = cache.get(value)
-            if text is None:
-                text = cache[value] = encode(value)
-            append(text)
-        else:
-            append(encode(value))
-    return out
+def _encode_column(values: list[Any]) -> pa.Array:
+    """JSON text per value (null where the key is absent).
+
+    Fast path: a column of strings is encoded once per distinct value and mapped in C. (Only for
+    str: a set would merge 1 and True, whose texts differ.)
+    """
+    try:
+        distinct = set(values)
+    except TypeError:
+        distinct = None
+    if distinct is not None and all(type(v) is str or v is _MISSING for v in distinct):
+        texts: dict[object, bytes | None] = {v: json_text(v) for v in distinct if v is not _MISSING}
+        texts[_MISSING] = None
+        return pa.array(list(map(texts.__getitem__, values)), pa.string())
+    return pa.array([None if v is _MISSING else json_text(v) for v in values], pa.string())

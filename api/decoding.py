@@ -10,8 +10,9 @@ Decisions on points the contract leaves open:
   surrogate cannot be stored as UTF-8, and msgspec refuses it while decoding, before events exist.
 - NUL characters are legal JSON and storable: kept.
 - Length limits count characters of the value as sent (event_type before normalisation).
-- The event size limit is measured on the event's source bytes; when those exceed the limit the
-  event's compact re-encoding decides (so `\\u00FC` escapes do not count six-fold).
+- The event size limit applies to the event's compact UTF-8 JSON form, computed column-wise from
+  the value and attribute byte lengths (so `\\u00FC` escapes and pretty-printing do not count); it
+  is skipped when the whole body is smaller than the limit.
 - An event failing several rules reports one error: the first found (type errors, size, then
   event_id, required fields, timestamp, lengths, event_type).
 """
@@ -31,7 +32,7 @@ from api.arrow_input import columns_from_arrow
 from api.body_errors import check_event_count, invalid_body
 from api.columns import RawColumns, columns_from_events
 from api.json_input import ParsedBody, parse_json, parse_ndjson
-from api.normalize import derive_event_id, json_text
+from api.normalize import derive_event_id
 from api.validation import validate_columns
 from storage.schema import EVENT_SCHEMA, MAX_EVENT_BYTES, UTC_MICROS
 
@@ -83,7 +84,7 @@ def decode_batch(
         check_event_count(len(parsed.events), max_events)
         raw, body_batch_id = _columns_from_parsed(parsed), parsed.batch_id
     batch_id = _batch_id(body_batch_id, header_batch_id)
-    values = validate_columns(raw, now=now)
+    values = validate_columns(raw, now=now, check_sizes=len(body) > MAX_EVENT_BYTES)
     return _assemble(raw, values, batch_id, received_at)
 
 
@@ -92,12 +93,7 @@ def _columns_from_parsed(parsed: ParsedBody) -> RawColumns:
     for index, event in enumerate(events):
         if type(event) is not dict:
             raise invalid_body(f"event {index} is not a JSON object", [{"index": index}])
-    raw = columns_from_events(events)
-    if parsed.sizes is not None:
-        for index, size in enumerate(parsed.sizes):
-            if size > MAX_EVENT_BYTES and len(json_text(events[index])) > MAX_EVENT_BYTES:
-                raw.add_issue(index, "event", f"event is larger than {MAX_EVENT_BYTES} bytes")
-    return raw
+    return columns_from_events(events)
 
 
 def _batch_id(body_value: object, header_value: str | None) -> str:

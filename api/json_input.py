@@ -1,8 +1,7 @@
 """JSON and NDJSON bodies -> a list of decoded event objects, their source sizes, and the body's batch id.
 
 msgspec decodes the whole body in one C call (it rejects NaN/Infinity, invalid UTF-8 and lone
-surrogates, which is what we want: those bodies are not JSON we can store). Per-event source sizes
-are measured only when the body is larger than one event may be, by a second, cheap `Raw` pass.
+surrogates, which is what we want: those bodies are not JSON we can store).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from typing import Any
 import msgspec
 
 from api.body_errors import invalid_body
-from storage.schema import MAX_EVENT_BYTES
 
 __all__ = ["ParsedBody", "parse_json", "parse_ndjson"]
 
@@ -22,16 +20,13 @@ _BATCH_ID_KEYS = ("batch_id", "batchId", "BatchId")
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
 
 _decode = msgspec.json.Decoder().decode
-_decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
-_decode_raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedBody:
-    """Decoded events (not yet checked to be objects), source bytes per event or None, body batch id."""
+    """Decoded events (not yet checked to be objects) and the body's batch id (unchecked)."""
 
     events: list[Any]
-    sizes: list[int] | None
     batch_id: object
 
 
@@ -48,32 +43,23 @@ def parse_json(body: bytes) -> ParsedBody:
     except _DECODE_ERRORS as exc:
         raise invalid_body(f"body is not valid JSON: {_error_text(exc)}") from None
     if isinstance(top, list):
-        sizes = _raw_sizes(body, None) if len(body) > MAX_EVENT_BYTES else None
-        return ParsedBody(top, sizes, None)
+        return ParsedBody(top, None)
     if not isinstance(top, dict):
         raise invalid_body('expected {"events": [...]} or an array of events')
     events_key = next((k for k in _EVENTS_KEYS if k in top), None)
     if events_key is None or not isinstance(top[events_key], list):
         raise invalid_body('expected {"events": [...]} or an array of events')
     batch_id = next((top[k] for k in _BATCH_ID_KEYS if k in top), None)
-    sizes = _raw_sizes(body, events_key) if len(body) > MAX_EVENT_BYTES else None
-    return ParsedBody(top[events_key], sizes, batch_id)
-
-
-def _raw_sizes(body: bytes, events_key: str | None) -> list[int]:
-    """Source size of each event in bytes (the body is already known to be valid JSON)."""
-    raws = (
-        _decode_raw_list(body)
-        if events_key is None
-        else _decode_raw_list(_decode_raw_object(body)[events_key])
-    )
-    return [len(raw) for raw in raws]
+    return ParsedBody(top[events_key], batch_id)
 
 
 def parse_ndjson(body: bytes) -> ParsedBody:
-    """One JSON value per line; blank lines ignored; a bad line fails the body with its line number."""
+    """One JSON value per line; blank lines ignored; a bad line fails the body with its line number.
+
+    Lines are decoded one by one (not joined into one array) so that a value spanning lines, or two
+    values on one line, can never pass.
+    """
     events: list[Any] = []
-    sizes: list[int] = []
     for number, line in enumerate(body.split(b"\n"), start=1):
         if not line or line.isspace():
             continue
@@ -82,5 +68,4 @@ def parse_ndjson(body: bytes) -> ParsedBody:
         except _DECODE_ERRORS as exc:
             message = f"line {number} is not valid JSON: {_error_text(exc)}"
             raise invalid_body(message, [{"line": number, "message": _error_text(exc)}]) from None
-        sizes.append(len(line))
-    return ParsedBody(events, sizes, None)
+    return ParsedBody(events, None)

@@ -1,6 +1,8 @@
 """ISO-8601 text -> timestamp[us, UTC], vectorised in Arrow, with an exact per-value fallback.
 
-Accepted: `YYYY-MM-DDThh:mm:ss[.f{1,7}][Z|±hh:mm]` (`T` may be `t` or a space, `Z` may be `z`); no offset
+The layout is checked on a byte matrix in numpy (api/textscan.py), the calendar by Arrow's parser.
+
+Accepted: `YYYY-MM-DDThh:mm:ss[.f{1,7}][Z|±hh:mm]` (`T` may be a space); no offset
 means UTC; fractional digits beyond microseconds (the .NET 7th digit) are truncated. Arrow's ISO
 parser does the calendar work for the whole column at once; only a column holding an impossible
 value (30 February, year 3000 beyond the ns range, 24:00) takes the per-value path, which finds
@@ -17,14 +19,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from api.textscan import DIGIT, byte_matrix
 from storage.schema import UTC_MICROS
 
 __all__ = ["FORMAT_MESSAGE", "parse_iso_column", "to_utc_micros"]
 
 FORMAT_MESSAGE: Final = "must be an ISO-8601 date-time like 2025-06-03T10:06:01.0975551+02:00"
 
-_ISO: Final = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$"
-_HAS_OFFSET: Final = r"(Z|[+-]\d{2}:\d{2})$"
+_WIDTH: Final = 33  # YYYY-MM-DDThh:mm:ss.fffffff+hh:mm
+_COLUMNS: Final = np.arange(_WIDTH)
+_DATE_DIGITS: Final = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_DATE_PUNCT: Final = [4, 7, 13, 16]
+_PUNCT: Final = np.array([ord("-"), ord("-"), ord(":"), ord(":")], dtype=np.uint8)
 _ISO_GROUPS: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|([+-])(\d{2}):(\d{2}))?"
 )
@@ -37,18 +43,39 @@ def parse_iso_column(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
     Null input stays null and is not flagged (the caller reports missing values separately).
     """
-    upper = pc.utf8_upper(texts)
-    well_formed = pc.match_substring_regex(upper, _ISO)
-    with_offset = pc.if_else(
-        pc.match_substring_regex(upper, _HAS_OFFSET), upper, pc.binary_join_element_wise(upper, "Z", "")
-    )
-    candidates = pc.if_else(well_formed, with_offset, pa.scalar(None, pa.string()))
+    well_formed, zoneless = _shape(texts)
+    zoned = pc.if_else(pa.array(zoneless), pc.binary_join_element_wise(texts, "Z", ""), texts)
+    candidates = pc.if_else(pa.array(well_formed), zoned, pa.scalar(None, pa.string()))
     try:
         parsed = candidates.cast(_NS_UTC).cast(UTC_MICROS, safe=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pa.array([_parse_one(t) for t in candidates.to_pylist()], pa.int64()).cast(UTC_MICROS)
     bad = pc.and_(texts.is_valid(), parsed.is_null())
     return parsed, np.asarray(bad)
+
+
+def _shape(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which values have the accepted layout, and which of them carry no zone (UTC is appended)."""
+    m, lengths = byte_matrix(texts, _WIDTH)
+    digit = DIGIT[m]
+    rows = np.arange(len(m))
+
+    def back(k: int) -> np.ndarray:
+        position: np.ndarray = np.clip(lengths - k, 0, _WIDTH - 1)
+        return position
+
+    prefix = digit[:, _DATE_DIGITS].all(axis=1) & (m[:, _DATE_PUNCT] == _PUNCT).all(axis=1)
+    prefix &= (m[:, 10] == ord("T")) | (m[:, 10] == ord(" "))
+    zulu = m[rows, back(1)] == ord("Z")
+    sign = m[rows, back(6)]
+    offset = ((sign == ord("+")) | (sign == ord("-"))) & (m[rows, back(3)] == ord(":"))
+    offset &= digit[rows, back(5)] & digit[rows, back(4)] & digit[rows, back(2)] & digit[rows, back(1)]
+    zone_len = np.where(zulu, 1, np.where(offset, 6, 0))
+    frac_len = lengths - 19 - zone_len
+    in_frac = (_COLUMNS >= 20) & ((19 + frac_len)[:, None] > _COLUMNS)
+    fraction = (frac_len >= 2) & (frac_len <= 8) & (m[:, 19] == ord(".")) & (digit | ~in_frac).all(axis=1)
+    ok = prefix & ((frac_len == 0) | fraction) & (lengths >= 19) & (lengths <= _WIDTH)
+    return ok, ok & (zone_len == 0)
 
 
 def _parse_one(text: str | None) -> int | None:
