@@ -241,3 +241,20 @@ def test_concurrent_posts_are_group_committed(app_over: Any, store: EventStore) 
     assert 1 <= counting.appends < requests
     ids = stored_ids(store)
     assert len(ids) == len(set(ids)) == 25
+
+
+def test_arrow_stream_resend_of_stored_events_never_duplicates(client: TestClient, store: EventStore) -> None:
+    assert client.post("/api/events", content=PASCAL.read_bytes(), headers=JSON_HEADERS).status_code == 200
+    table = store.query(EventFilter(), Page(limit=100)).drop_columns(["received_at", "batch_id"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    resp = client.post(
+        "/api/events",
+        content=sink.getvalue().to_pybytes(),
+        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+    )
+    assert resp.status_code == 200, resp.text
+    assert_ingest_body(resp.json(), "stored", 25, 0)
+    ids = stored_ids(store)
+    assert len(ids) == len(set(ids)) == 25
