@@ -139,6 +139,7 @@ class GroupCommitWriter:
         try:
             batch, kept = _coalesce([p.table for p in group.items])
             result = await asyncio.to_thread(self._store.append, batch)
+            answers = _apportion(group.items, kept, result)
         except Exception as exc:  # every caller of this append gets the same error
             self.stats.failures += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -151,9 +152,9 @@ class GroupCommitWriter:
         self.stats.appends += 1
         self.stats.requests += len(group.items)
         self.stats.rows += batch.num_rows
-        for p, res in zip(group.items, _apportion(group.items, kept, result), strict=True):
-            if not p.future.done():
-                p.future.set_result(res)
+        for p, answer in zip(group.items, answers, strict=True):
+            if not p.future.done():  # a caller that went away (cancelled) needs no answer
+                p.future.set_result(answer)
 
 
 def _coalesce(tables: list[pa.Table]) -> tuple[pa.Table, list[int]]:
