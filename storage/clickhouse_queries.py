@@ -120,13 +120,9 @@ def migration_record(version: int, name: str, checksum: str) -> Query:
     return sql, {"version": version, "name": name, "checksum": checksum}
 
 
-def existing_ids(ids: list[str], lo_us: int, hi_us: int) -> Query:
-    """Which of `ids` are stored already; the batch's time range prunes partitions and days."""
-    sql = (
-        f"SELECT DISTINCT event_id FROM {EVENTS} "
-        f"WHERE timestamp >= {_ts('lo')} AND timestamp <= {_ts('hi')} AND event_id IN {{ids:Array(String)}}"
-    )
-    return sql, {"ids": ids, "lo": lo_us, "hi": hi_us}
+def existing_ids(ids: list[str]) -> Query:
+    """Which of `ids` are stored already: a primary-key lookup in event_index."""
+    return "SELECT DISTINCT event_id FROM event_index WHERE event_id IN {ids:Array(String)}", {"ids": ids}
 
 
 def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Query:
@@ -147,8 +143,12 @@ def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Qu
 
 
 def get_event(event_id: str) -> Query:
-    """The event with that id; the bloom filter on event_id skips almost every granule."""
-    sql = f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE event_id = {{id:String}} LIMIT 1 {FINAL_SETTINGS}"
+    """The event with that id: its timestamps from event_index narrow audit_events to one day."""
+    sql = (
+        f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE event_id = {{id:String}} "
+        "AND toDate(timestamp) IN (SELECT toDate(timestamp) FROM event_index WHERE event_id = {id:String}) "
+        f"ORDER BY _version DESC LIMIT 1 {FINAL_SETTINGS}"
+    )
     return sql, {"id": event_id}
 
 
@@ -178,7 +178,7 @@ def totals(flt: EventFilter) -> Query:
 
 
 def counts_by(flt: EventFilter, column: str, top: int | None) -> Query:
-    """(key, count) over non-null keys, count desc then key asc, optionally the first `top`."""
+    """(k, count) over non-null keys, count desc then key asc, optionally the first `top`."""
     if column not in GROUP_COLUMNS:
         raise ValueError(f"cannot group by {column!r}")
     params: dict[str, Any] = {}
@@ -188,9 +188,10 @@ def counts_by(flt: EventFilter, column: str, top: int | None) -> Query:
         params["top"] = top
         limit = "LIMIT {top:UInt32}"
     sql = (
-        f"SELECT CAST({column}, 'String') AS {column}, toInt64(count()) AS count FROM {EVENTS} FINAL "
-        f"WHERE {where} AND {column} IS NOT NULL GROUP BY {column} "
-        f"ORDER BY count DESC, {column} ASC {limit} {FINAL_SETTINGS}"
+        # The key's alias must not be the column's name: ClickHouse would let the WHERE see it.
+        f"SELECT CAST({column}, 'String') AS k, toInt64(count()) AS count FROM {EVENTS} FINAL "
+        f"WHERE {where} AND {column} IS NOT NULL GROUP BY k "
+        f"ORDER BY count DESC, k ASC {limit} {FINAL_SETTINGS}"
     )
     return sql, params
 

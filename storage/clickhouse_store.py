@@ -9,8 +9,8 @@ calls on its connection handle with its own lock (a second call on a handle with
 would silently return nothing, so it must); the HTTP client is created with
 `autogenerate_session_id=False`, which makes it safe to share (urllib3's pool, no session lock).
 
-Idempotency, three layers: (1) ids already stored are looked up (restricted to the batch's time
-range) and dropped, which also gives AppendResult.duplicates exactly; (2) every insert carries an
+Idempotency, three layers: (1) ids already stored are looked up by primary key in event_index
+(whatever their timestamp) and dropped, which also gives AppendResult.duplicates exactly; (2) every insert carries an
 `insert_deduplication_token` derived from its content (sha256 of the sorted event ids), so an exact
 retry of an insert whose answer was lost is dropped by the engine; (3) concurrent inserts racing
 past (1) collapse in ReplacingMergeTree, and reads use FINAL so they never show a duplicate.
@@ -174,14 +174,12 @@ class ClickHouseStore:
 
     @retrying
     def _drop_stored(self, rows: pa.Table) -> pa.Table:
-        """`rows` without the ids already stored (looked up within the rows' time range)."""
-        ts = rows.column("timestamp").cast(pa.int64())
-        lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+        """`rows` without the ids already stored, whatever their timestamp (see event_index)."""
         ids = rows.column("event_id")
         stored: list[str] = []
         for offset in range(0, len(ids), _LOOKUP_CHUNK):
             chunk = ids.slice(offset, _LOOKUP_CHUNK).to_pylist()
-            found = self._arrow(q.existing_ids(chunk, lo, hi))
+            found = self._arrow(q.existing_ids(chunk))
             stored.extend(found.column("event_id").to_pylist())
         if not stored:
             return rows
@@ -234,7 +232,11 @@ class ClickHouseStore:
         )
 
     def _counts(self, flt: EventFilter, column: str, top: int | None) -> pa.Table:
-        return self._arrow(q.counts_by(flt, column, top)).cast(_COUNT_SCHEMAS[column])
+        return (
+            self._arrow(q.counts_by(flt, column, top))
+            .rename_columns([column, "count"])
+            .cast(_COUNT_SCHEMAS[column])
+        )
 
     @retrying
     def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:

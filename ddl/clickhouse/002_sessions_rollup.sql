@@ -29,5 +29,5 @@ SELECT
     uniqExactState(event_id) AS event_ids,
     groupUniqArrayStateIf(toString(assumeNotNull(workbook_name)), workbook_name IS NOT NULL) AS workbooks
 FROM audit_events
-WHERE session_id IS NOT NULL
+WHERE isNotNull(audit_events.session_id)  -- qualified: the alias session_id above would shadow it
 GROUP BY session_id;

@@ -26,7 +26,7 @@ SELECT
     uniqExactState(event_id) AS event_ids,
     groupUniqArrayStateIf(toString(assumeNotNull(workbook_name)), workbook_name IS NOT NULL) AS workbooks
 FROM audit_events_local
-WHERE session_id IS NOT NULL
+WHERE isNotNull(audit_events_local.session_id)  -- qualified: the alias session_id above would shadow it
 GROUP BY session_id;
 
 CREATE TABLE IF NOT EXISTS sessions_rollup ON CLUSTER '{cluster}' AS sessions_rollup_local
