@@ -310,12 +310,13 @@ def authorize(request: Request, scope: str) -> Principal:
         _record(request, ANONYMOUS)
         return ANONYMOUS
     key = presented_key(request.headers)
+    client = request.client.host if request.client else None
     if key is None:
-        log.warning("auth_failed", reason="missing_key", path=request.url.path, scope=scope)
+        log.warning("auth_failed", reason="missing_key", path=request.url.path, scope=scope, client=client)
         raise _unauthorized("an API key is required: send X-API-Key or Authorization: Bearer", None)
     principal = ring.authenticate(key)
     if principal is None:
-        log.warning("auth_failed", reason="invalid_key", path=request.url.path, scope=scope)
+        log.warning("auth_failed", reason="invalid_key", path=request.url.path, scope=scope, client=client)
         raise _unauthorized("the API key is not valid", "invalid_token")
     _record(request, principal)
     if not principal.allows(scope):
