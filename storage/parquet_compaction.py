@@ -1,7 +1,7 @@
 """Background compaction: merge a month's small files into one sorted file, crash-safely.
 
 Why: every group-commit append adds one file per month it touches; left alone, scans would open
-thousands of tiny files. When a partition holds `threshold` files smaller than `max_rows`, those
+thousands of tiny files. When a partition holds `threshold` files of one size tier, those
 files are merged by DuckDB into one file sorted by (timestamp, event_id) - the order every read
 uses and the one that makes row-group min/max statistics prune time ranges (every dashboard and
 page query carries one). The merge runs without holding the write lock; only the manifest swap
@@ -11,6 +11,7 @@ swap leaves the merged file an orphan; after it, the inputs are orphans: both ar
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import defaultdict
@@ -99,12 +100,23 @@ class Compactor:
         return merges
 
     def _pick(self) -> list[DataFile] | None:
-        small: dict[str, list[DataFile]] = defaultdict(list)
+        """The first size tier of some partition holding `threshold` files, if any.
+
+        Tiers are [0, max/t^2), [max/t^2, max/t), [max/t, max) for threshold t, so a row is
+        rewritten about once per tier (bounded write amplification) and a partition keeps at most
+        about 3*t files; files of `max_rows` or more are final.
+        """
+        t = self._threshold
+        bounds = (0, self._max_rows // (t * t), self._max_rows // t, self._max_rows)
+        by_partition: dict[str, list[DataFile]] = defaultdict(list)
         for f in self._files.manifest.files:
-            if f.rows < self._max_rows:
-                small[f.partition].append(f)
-        ready = [group for group in small.values() if len(group) >= self._threshold]
-        return max(ready, key=len) if ready else None
+            by_partition[f.partition].append(f)
+        for files in by_partition.values():
+            for lo, hi in itertools.pairwise(bounds):
+                tier = [f for f in files if lo <= f.rows < hi]
+                if len(tier) >= t:
+                    return tier
+        return None
 
     def _merge(self, inputs: list[DataFile]) -> None:
         key = month_key(inputs[0].partition)

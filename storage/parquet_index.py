@@ -45,9 +45,13 @@ class HashIndex:
 
     def contains(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
         """A mask: True where the hash is (probably, by hash) already stored."""
-        hit = np.zeros(hashes.size, dtype=np.bool_)
+        order = np.argsort(hashes)
+        needles = hashes[order]  # sorted needles make the binary searches cache-friendly
+        found = np.zeros(hashes.size, dtype=np.bool_)
         for run in self._runs:
-            pos = np.searchsorted(run, hashes)
+            pos = np.searchsorted(run, needles)
             np.minimum(pos, run.size - 1, out=pos)
-            hit |= run[pos] == hashes
+            found |= run[pos] == needles
+        hit = np.empty_like(found)
+        hit[order] = found
         return hit

@@ -38,7 +38,7 @@ from storage.base import (
     Stats,
 )
 from storage.errors import InvalidQueryError, TerminalStoreError
-from storage.export import split_by_month, write_partitioned
+from storage.export import write_partitioned
 from storage.parquet_compaction import Compactor
 from storage.parquet_errors import translate_errors
 from storage.parquet_index import HashIndex
@@ -64,7 +64,7 @@ class ParquetStore:
 
     name = "parquet"
 
-    def __init__(self, root: Path, *, compact_threshold: int = 8, compact_max_rows: int = 2_000_000) -> None:
+    def __init__(self, root: Path, *, compact_threshold: int = 8, compact_max_rows: int = 4_000_000) -> None:
         self.root = Path(root)
         self._files = FileSet(self.root)
         self._index = HashIndex()
@@ -149,20 +149,24 @@ class ParquetStore:
         """Dedup, write one file per month touched, commit them atomically; durable on return."""
         with translate_errors("append"):
             table = batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
-            unique = _first_per_id(table)
+            unique, hashes = _first_per_id(table, self._hash_ids(table))
             with self._write_lock:
-                fresh, hashes = self._drop_stored(unique)
+                fresh, hashes = self._drop_stored(unique, hashes)
                 self._commit(fresh)
                 self._index.add(hashes)
             self._compactor.poke()
             return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
 
-    def _drop_stored(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:
-        """Rows of `table` whose id is not stored yet, and their id hashes."""
+    def _hash_ids(self, table: pa.Table) -> np.ndarray:
+        """DuckDB's 64-bit hash of every event_id (the same function that rebuilds the index)."""
         with self._cursor() as cur:
-            cur.register("_batch", table)
-            hashes = cur.sql(sql.hash_ids("_batch")).fetchnumpy()["h"].astype(np.uint64)
+            cur.register("_batch", table.select(["event_id"]))
+            hashes: np.ndarray = cur.sql(sql.hash_ids("_batch")).fetchnumpy()["h"].astype(np.uint64)
             cur.unregister("_batch")
+        return hashes
+
+    def _drop_stored(self, table: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """Rows of `table` whose id is not stored yet, and their id hashes."""
         hit = self._index.contains(hashes)
         if not hit.any():
             return table, hashes
@@ -193,8 +197,8 @@ class ParquetStore:
             return
         written: list[DataFile] = []
         try:
-            for key, part in split_by_month(table.combine_chunks().to_batches()[0]):
-                written.append(self._files.write(pa.Table.from_batches([part]), key))
+            for key, part in _by_month(table):
+                written.append(self._files.write(part, key))
             self._files.commit(written)
         except BaseException:
             self._files.discard(written)
@@ -315,16 +319,29 @@ class ParquetStore:
             return HealthCheck(ok=False, detail=f"parquet store unavailable: {exc}")
 
 
-def _first_per_id(table: pa.Table) -> pa.Table:
-    """The first row of every event_id in `table` (input order kept)."""
-    if table.num_rows == 0:
-        return table
+def _first_per_id(table: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The first row of every event_id in `table` (input order kept), and those rows' hashes.
+
+    Distinct hashes prove distinct ids (the common case, one np.unique); otherwise the exact
+    string grouping decides, so a hash collision never merges two ids.
+    """
+    if np.unique(hashes).size == table.num_rows:
+        return table, hashes
     idx = pa.array(np.arange(table.num_rows, dtype=np.int64))
     firsts = (
         pa.table({"event_id": table.column("event_id"), "i": idx})
-        .group_by("event_id")
+        .group_by("event_id", use_threads=False)
         .aggregate([("i", "min")])
     )
-    if firsts.num_rows == table.num_rows:
-        return table
-    return table.take(pa.array(np.sort(firsts.column("i_min").to_numpy())))
+    keep = np.sort(firsts.column("i_min").to_numpy())
+    return table.take(pa.array(keep)), hashes[keep]
+
+
+def _by_month(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    """(year*100+month, rows of that UTC month) for each month in `table`; no copy for one month."""
+    us = table.column("timestamp").cast(pa.int64()).to_numpy()
+    months = us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+    present = np.unique(months)
+    for m in present.tolist():
+        key = (1970 + m // 12) * 100 + m % 12 + 1
+        yield key, table if present.size == 1 else table.filter(pa.array(months == m))
