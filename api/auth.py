@@ -11,9 +11,10 @@ Configuration (two sources, merged)
       `:scopes` gets every scope (the settings' documented rule). Entries may be pre-hashed,
       `sha256:<64 hex>:scope+scope`, once the settings parser passes them through (see
       `parse_api_keys` here, which accepts both).
-    * A keys file, one key per line: `<key-or-sha256:hex> <scope>[+scope...]`, `#` comments and
-      blank lines ignored (whole-line comments only); scopes are required in the file (`ingest+read+admin` for everything).
-      Generate an entry without storing the plaintext: `python -m api.auth new`.
+    * A keys file (`settings.api_keys_file`, proposed `GOVTRACK_API_KEYS_FILE`), one key per line:
+      `<key-or-sha256:hex> <scope>[+scope...]`; blank lines and whole-line `#` comments ignored.
+      Scopes are required in the file (`ingest+read+admin` for everything). Generate a key and its
+      line without storing the plaintext anywhere: `python -m api.auth new ingest`.
 
 Secrets handling
     Only SHA-256 digests of the keys are kept in memory. A presented key is hashed and compared
