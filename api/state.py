@@ -10,9 +10,8 @@ from fastapi import Request
 from storage.base import EventStore
 
 if TYPE_CHECKING:
-    from storage.writer import GroupCommitWriter
-
     from api.settings import Settings
+    from storage.writer import GroupCommitWriter
 
 __all__ = ["AppState", "app_state"]
 
