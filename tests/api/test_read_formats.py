@@ -1,0 +1,139 @@
+"""Every Accept format returns the same rows; the vectorised JSON writer equals json.dumps."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.formats import attributes_json, event_json_rows, joined, json_strings, negotiate
+from storage.base import EventStore
+from storage.schema import EVENT_SCHEMA
+from tests.api.readkit import seed
+
+ARROW = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
+
+
+def _json_page(client: TestClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = client.get("/api/events", params=params).json()["events"]
+    return events
+
+
+def _as_api_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A binary-format table in the JSON page's shape, for comparison."""
+    rows: list[dict[str, Any]] = json.loads("[" + joined(event_json_rows(table), ",") + "]")
+    return rows
+
+
+def test_arrow_and_parquet_return_the_canonical_schema_and_same_rows(
+    client: TestClient, store: EventStore
+) -> None:
+    seed(store, 120)
+    params = {"limit": 50, "order": "asc"}
+    want = _json_page(client, params)
+    arrow = client.get("/api/events", params=params, headers={"Accept": ARROW})
+    assert arrow.headers["content-type"] == ARROW
+    table = ipc.open_stream(arrow.content).read_all()
+    assert table.schema.equals(EVENT_SCHEMA)
+    assert _as_api_rows(table) == want
+    parquet = client.get("/api/events", params=params, headers={"Accept": PARQUET})
+    assert parquet.headers["content-type"] == PARQUET
+    ptable = pq.read_table(io.BytesIO(parquet.content))
+    assert ptable.schema.equals(EVENT_SCHEMA)
+    assert _as_api_rows(ptable) == want
+    assert arrow.headers["x-next-cursor"] == parquet.headers["x-next-cursor"]
+    follow = client.get("/api/events", params=params | {"cursor": arrow.headers["x-next-cursor"]})
+    assert follow.json()["events"][0]["timestamp"] >= want[-1]["timestamp"]
+
+
+def test_csv_and_ndjson_return_the_same_rows(client: TestClient, store: EventStore) -> None:
+    seed(store, 80)
+    params = {"limit": 80}
+    want = _json_page(client, params)
+    r = client.get("/api/events", params=params, headers={"Accept": "text/csv"})
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "x-next-cursor" not in r.headers  # all 80 fit
+    options = pcsv.ConvertOptions(
+        column_types={f.name: pa.string() for f in EVENT_SCHEMA},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+    csv_rows = pcsv.read_csv(io.BytesIO(r.content), convert_options=options).to_pylist()
+    for row in csv_rows:
+        row["attributes"] = json.loads(row["attributes"])
+    assert csv_rows == want
+    nd = client.get("/api/events", params=params, headers={"Accept": "application/x-ndjson"})
+    assert nd.headers["content-type"] == "application/x-ndjson"
+    assert [json.loads(line) for line in nd.text.splitlines()] == want
+
+
+def test_csv_timestamps_parse_back_as_utc_timestamps(client: TestClient, store: EventStore) -> None:
+    table = seed(store, 30)
+    r = client.get("/api/events", params={"order": "asc"}, headers={"Accept": "text/csv"})
+    parsed = pcsv.read_csv(io.BytesIO(r.content))
+    assert parsed.column("timestamp").type == pa.timestamp("ns", tz="UTC")  # pyarrow infers ns
+    want = pl.DataFrame(pl.from_arrow(table.select(["timestamp", "event_id"]))).sort(
+        ["timestamp", "event_id"]
+    )
+    got = parsed.column("timestamp").cast(pa.timestamp("us", tz="UTC")).to_pylist()
+    assert got == want["timestamp"].to_list()
+
+
+def test_streamed_formats_allow_large_limits_and_empty_results(client: TestClient, store: EventStore) -> None:
+    seed(store, 20)
+    for accept in (ARROW, PARQUET, "text/csv", "application/x-ndjson"):
+        r = client.get(
+            "/api/events", params={"limit": 1_000_000, "user_name": "nobody"}, headers={"Accept": accept}
+        )
+        assert r.status_code == 200, accept
+    empty = client.get("/api/events", params={"user_name": "nobody"}, headers={"Accept": ARROW})
+    assert ipc.open_stream(empty.content).read_all().num_rows == 0
+    assert client.get("/api/events", params={"format": "parquet"}).headers["content-type"] == PARQUET
+
+
+def test_negotiation() -> None:
+    assert negotiate(None) == "json"
+    assert negotiate("text/html") == "json"
+    assert negotiate("*/*") == "json"
+    assert negotiate("text/csv;q=0.5, application/vnd.apache.parquet") == "parquet"
+    assert negotiate("text/csv;q=0.9, application/json;q=0.1") == "csv"
+    assert negotiate("application/x-ndjson;q=0, text/csv") == "csv"
+    assert negotiate("text/csv", "arrow") == "arrow"
+
+
+def test_json_strings_escape_like_json_dumps() -> None:
+    values = ["plain", 'q"uote', "back\\slash", "new\nline\ttab\r", "\x00\x01\x1f\x7f", "ümlaut €", "", None]
+    got = json_strings(pa.array(values, type=pa.string())).to_pylist()
+    assert [json.loads(v) for v in got] == values
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text()), max_size=20))
+def test_json_strings_round_trip_any_text(values: list[str | None]) -> None:
+    got = json_strings(pa.array(values, type=pa.string())).to_pylist()
+    assert [json.loads(v) for v in got] == values
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(), st.booleans(), st.none())),
+        max_size=8,
+    ),
+    st.integers(0, 3),
+)
+def test_attributes_become_objects_of_parsed_values(maps: list[dict[str, Any]], offset: int) -> None:
+    stored = [[(k, json.dumps(v)) for k, v in m.items()] for m in maps]
+    array = pa.array(stored, type=pa.map_(pa.string(), pa.string())).slice(min(offset, len(maps)))
+    got = [json.loads(text) for text in attributes_json(array).to_pylist()]
+    assert got == maps[min(offset, len(maps)) :]
