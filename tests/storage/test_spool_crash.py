@@ -50,7 +50,10 @@ def run_and_kill(directory: Path, first: int, delay_s: float) -> list[tuple[int,
     )
     try:
         assert child.stdout is not None
-        first_line = child.stdout.readline()  # wait until it is really writing
+        first_line = ""
+        while not first_line.startswith("ACK "):  # wait until it has really written one entry
+            first_line = child.stdout.readline()
+            assert first_line, "the writer died on its own"
         time.sleep(delay_s)
     finally:
         child.send_signal(signal.SIGKILL)
