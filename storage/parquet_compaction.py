@@ -1,9 +1,9 @@
 """Background compaction: merge a month's small files into one sorted file, crash-safely.
 
 Why: every group-commit append adds one file per month it touches; left alone, scans would open
-thousands of tiny files. When a partition holds `threshold` files of one size tier, those
-files are merged by DuckDB into one file sorted by (timestamp, event_id) - the order every read
-uses and the one that makes row-group min/max statistics prune time ranges (every dashboard and
+thousands of tiny files. When a partition holds `threshold` files of one size tier, those files
+are merged (DuckDB sorts, pyarrow writes, with bloom filters) into one file sorted by (timestamp,
+event_id) - the order every read uses and the one that makes row-group min/max statistics prune time ranges (every dashboard and
 page query carries one). The merge runs without holding the write lock; only the manifest swap
 (inputs out, merged file in) takes it, so appends are never blocked by a merge. A crash before the
 swap leaves the merged file an orphan; after it, the inputs are orphans: both are deleted at open.
@@ -22,14 +22,13 @@ import duckdb
 
 from storage import parquet_queries as sql
 from storage.errors import TerminalStoreError
-from storage.parquet_layout import DataFile, FileSet
+from storage.parquet_layout import ROW_GROUP_ROWS, DataFile, FileSet, write_events
 
 __all__ = ["Compactor"]
 
 log = logging.getLogger(__name__)
 
 CursorFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
-ROW_GROUP_ROWS = 122_880
 
 
 def month_key(partition: str) -> int:
@@ -122,11 +121,12 @@ class Compactor:
         key = month_key(inputs[0].partition)
         tmp = self._files.temp_path(key)
         try:
-            q = sql.compact_copy([str(self._files.root / f.path) for f in inputs], str(tmp), ROW_GROUP_ROWS)
-            with self._cursor() as cur:
-                written = cur.execute(q.sql, q.params).fetchone()
             rows = sum(f.rows for f in inputs)
-            if written is None or int(written[0]) != rows:
+            q = sql.sorted_rows([str(self._files.root / f.path) for f in inputs])
+            with self._cursor() as cur:
+                reader = cur.sql(q.sql, params=q.params).to_arrow_reader(ROW_GROUP_ROWS)
+                written = write_events(reader, tmp, rows)
+            if written != rows:
                 raise TerminalStoreError(f"compaction wrote {written} rows, expected {rows}")
             merged = self._files.adopt(
                 tmp, key, rows, min(f.min_us for f in inputs), max(f.max_us for f in inputs)

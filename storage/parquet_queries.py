@@ -28,7 +28,6 @@ __all__ = [
     "Query",
     "bucket_floor",
     "cell_history",
-    "compact_copy",
     "confirm_ids",
     "event_by_id",
     "events_page",
@@ -36,6 +35,7 @@ __all__ = [
     "hash_ids",
     "one_session",
     "session_rows",
+    "sorted_rows",
     "stats_top",
     "stats_totals",
     "timeseries_bounds",
@@ -308,12 +308,8 @@ def confirm_ids(files: list[str], ids: list[str], start_us: int | None, end_us: 
     return q
 
 
-def compact_copy(files: list[str], target: str, row_group_rows: int) -> Query:
-    """Merge files into one, sorted by (timestamp, event_id), zstd, bounded row groups."""
+def sorted_rows(files: list[str]) -> Query:
+    """Every row of `files` in (timestamp, event_id) order, the order compaction writes."""
     q = Query()
-    quoted = target.replace("'", "''")
-    q.sql = (
-        f"COPY (SELECT * FROM {source(files, q)} ORDER BY timestamp, event_id) TO '{quoted}' "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_rows)})"
-    )
+    q.sql = f"SELECT * FROM {source(files, q)} ORDER BY timestamp, event_id"
     return q

@@ -84,14 +84,23 @@ class ParquetStore:
         with translate_errors("open"):
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock_root()
-            self._files.load()
-            con = duckdb.connect(":memory:")
-            con.register("_empty_arrow", pa.Table.from_batches([], EVENT_SCHEMA))
-            con.execute(f"CREATE TABLE {sql.EMPTY_TABLE} AS SELECT * FROM _empty_arrow")
-            con.unregister("_empty_arrow")
-            self._con = con
-            self._rebuild_index()
-            self._compactor.start()
+            try:
+                self._start()
+            except BaseException:
+                self.close()
+                raise
+
+    def _start(self) -> None:
+        self._files.load()
+        con = duckdb.connect(":memory:")
+        # Files are immutable under unique names, so caching their footers is always safe.
+        con.execute("SET GLOBAL parquet_metadata_cache = true")
+        con.register("_empty_arrow", pa.Table.from_batches([], EVENT_SCHEMA))
+        con.execute(f"CREATE TABLE {sql.EMPTY_TABLE} AS SELECT * FROM _empty_arrow")
+        con.unregister("_empty_arrow")
+        self._con = con
+        self._rebuild_index()
+        self._compactor.start()
 
     def _lock_root(self) -> None:
         fh = (self.root / "_lock").open("ab")
