@@ -76,7 +76,8 @@ def main() -> None:
     ]
     for r in rows:
         base = ceiling.get(r["clients"])
-        ratio = f"{r['events_per_s'] / base:.0%}" if isinstance(base, int) and base else "-"
+        rate = r["events_per_s"]
+        ratio = f"{rate / base:.0%}" if isinstance(base, int) and isinstance(rate, int) and base else "-"
         lines.append(
             f"| {r['store']} | {r['clients']} | {r['events_per_s']:,} | {ratio} | {r['p50_ms']} | {r['p99_ms']} "
             f"| {r['non_200']} | {r['rss_peak_mb']} |"
