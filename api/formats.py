@@ -107,8 +107,12 @@ def attributes_json(values: pa.Array) -> pa.Array:
     """map<key, JSON text> -> one JSON object per row, the stored JSON texts embedded verbatim."""
     if values.null_count:
         values = pc.fill_null(values, pa.scalar([], type=values.type))
-    pairs = pc.binary_join_element_wise(json_strings(values.keys), pc.fill_null(values.items, "null"), ":")
-    per_row = pa.ListArray.from_arrays(values.offsets, pairs)
+    # `.keys`/`.items` are the whole child arrays even when `values` is a slice: cut them to it.
+    first, stop = (values.offsets[0].as_py(), values.offsets[-1].as_py()) if len(values) else (0, 0)
+    keys, items = values.keys.slice(first, stop - first), values.items.slice(first, stop - first)
+    pairs = pc.binary_join_element_wise(json_strings(keys), pc.fill_null(items, "null"), ":")
+    offsets = pc.subtract(values.offsets, values.offsets[0])
+    per_row = pa.ListArray.from_arrays(offsets, pairs)
     return pc.binary_join_element_wise("{", pc.binary_join(per_row, ","), "}", "")
 
 
