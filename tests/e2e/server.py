@@ -103,16 +103,16 @@ class Server:
                 cmd, env=environ, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2]
             )
 
-    def log_tail(self, chars: int = 3000) -> str:
+    def log_tail(self, chars: int = 1500) -> str:
         """The end of the server's log, for assertion messages."""
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Block until /ready answers 200; fail with the log when the process dies or never gets there."""
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S, probe: str = "/ready") -> None:
+        """Block until `probe` answers 200; fail with the log when the process dies or never gets there."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base}{probe}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
