@@ -1,74 +1,100 @@
 """The application factory: settings in, a FastAPI app out, resources built in the lifespan.
 
-`create_app(settings)` opens nothing: the store is created and opened, and the group-commit
-writer started, when the lifespan starts; at shutdown the writer is drained and whatever the app
-created is closed. A store passed in by the caller (tests, benchmarks) is used but not closed.
+`create_app(settings)` opens nothing: the keyring is parsed (a bad keys file fails here, before
+anything binds) and the metrics registry created; the store, spool, breaker and group-commit
+writer are built when the lifespan starts (`api.runtime`), and torn down at shutdown. A store
+passed in by the caller (tests, benchmarks) is used but not closed.
+
+Scopes (the contract: only /live and /ready are open): ingest -> `ingest`; events, cells, stats,
+sessions, /health and /metrics -> `read`; exports -> `admin` (which implies read).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
+from api import runtime
+from api.auth import install_keyring, keyring_from_settings, require_scope
 from api.errors import install_error_handlers
 from api.logging import get_logger
+from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
+from api.metrics import router as metrics_router
 from api.middleware import RequestContextMiddleware
 from api.routes import cells, events, exports, ingest, ops, sessions, stats
 from api.routes.ops import VERSION
 from api.settings import Settings
-from api.state import AppState
 from storage.base import EventStore
-from storage.factory import create_store
-from storage.writer import GroupCommitWriter
+from storage.errors import StoreError
 
-__all__ = ["create_app"]
+__all__ = ["begin_shutdown", "create_app"]
 
 log = get_logger("govtrack.app")
 
 
 def _lifespan(
-    settings: Settings, injected: EventStore | None
+    settings: Settings, injected: EventStore | None, metrics: Metrics
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The lifespan bound to these settings; owns the store only when it created it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = injected if injected is not None else create_store(settings.store_url)
-        owned = injected is None
-        await asyncio.to_thread(store.open)  # idempotent, so an injected store may be opened again
-        writer = GroupCommitWriter(
-            store, max_rows=settings.writer_max_rows, max_wait_s=settings.writer_max_wait_s
-        )
-        writer.start()
-        app.state.govtrack = AppState(
-            settings=settings, store=store, writer=writer, started_monotonic=time.monotonic()
-        )
-        log.info("started", store=store.name, store_owned=owned, version=VERSION)
+        rt = await runtime.start(settings, injected, metrics)
+        app.state.govtrack = rt.state
+        log.info("started", store=rt.state.deferred.name, store_owned=rt.owned, version=VERSION)
         try:
             yield
         finally:
-            await writer.drain_and_stop()
-            if owned:
-                await asyncio.to_thread(store.close)
-            log.info("stopped", appends=writer.stats.appends, rows=writer.stats.rows)
+            await runtime.stop(rt)
 
     return lifespan
 
 
+def begin_shutdown(app: Any) -> None:
+    """Refuse new requests with 503 `shutting_down` from now on (the CLI calls it on SIGTERM)."""
+    state = getattr(app.state, "govtrack", None)
+    if state is not None:
+        state.draining = True
+
+
+async def _time_query(request: Request) -> AsyncIterator[None]:
+    """Read-route dependency: query latency by route name, store errors by kind."""
+    started = time.perf_counter()
+    metrics = metrics_of(request.app)
+    try:
+        yield
+    except StoreError as exc:
+        metrics.record_store_error(runtime.error_kind(exc))
+        raise
+    finally:
+        name = getattr(request.scope.get("route"), "name", None) or "unknown"
+        metrics.record_query(name, time.perf_counter() - started)
+
+
 def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAPI:
     """Build the app; nothing is opened until the lifespan runs."""
+    metrics = Metrics()
     app = FastAPI(
         title="govtrack",
         version=VERSION,
         summary="Columnar store and HTTP API for spreadsheet audit events.",
-        lifespan=_lifespan(settings, store),
+        lifespan=_lifespan(settings, store, metrics),
     )
     install_error_handlers(app)
+    install_metrics(app, metrics)
+    install_keyring(app, keyring_from_settings(settings))
     app.add_middleware(RequestContextMiddleware)
-    for module in (ops, ingest, events, cells, stats, sessions, exports):
-        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
+    read, admin = Depends(require_scope("read")), Depends(require_scope("admin"))
+    timed = Depends(_time_query)
+    app.include_router(ops.router)  # /live, /ready open; /health guarded inside
+    app.include_router(metrics_router, dependencies=[read])
+    app.include_router(ingest.router, dependencies=[Depends(require_scope("ingest"))])
+    for module in (events, cells, stats, sessions):
+        app.include_router(module.router, dependencies=[read, timed])
+    app.include_router(exports.router, dependencies=[admin, timed])
     return app

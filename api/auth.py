@@ -9,9 +9,8 @@ Keys and scopes
 Configuration (two sources, merged)
     * `GOVTRACK_API_KEYS` (settings.api_keys): `key:scope+scope,key2:scope` — a key without
       `:scopes` gets every scope (the settings' documented rule). Entries may be pre-hashed,
-      `sha256:<64 hex>:scope+scope`, once the settings parser passes them through (see
-      `parse_api_keys` here, which accepts both).
-    * A keys file (`settings.api_keys_file`, proposed `GOVTRACK_API_KEYS_FILE`), one key per line:
+      `sha256:<64 hex>:scope+scope`. The settings keep only the parsed `KeyEntry`s (digests).
+    * A keys file (`settings.api_keys_file`, `GOVTRACK_API_KEYS_FILE`), one key per line:
       `<key-or-sha256:hex> <scope>[+scope...]`; blank lines and whole-line `#` comments ignored.
       Scopes are required in the file (`ingest+read+admin` for everything). Generate a key and its
       line without storing the plaintext anywhere: `python -m api.auth new ingest`.
@@ -62,6 +61,7 @@ __all__ = [
     "keyring_of",
     "load_keys_file",
     "parse_api_keys",
+    "parse_key_entry",
     "parse_keys_file",
     "presented_key",
     "require_scope",
@@ -159,8 +159,8 @@ class KeyRing:
 
     @classmethod
     def from_api_keys(cls, keys: Iterable[Any]) -> KeyRing:
-        """From the settings' parsed keys (objects with `.key` and `.scopes`, e.g. `ApiKey`)."""
-        return cls(KeyEntry.from_token(str(k.key), k.scopes) for k in keys)
+        """From the settings' parsed keys: `KeyEntry`s, or objects with `.key` and `.scopes`."""
+        return cls(k if isinstance(k, KeyEntry) else KeyEntry.from_token(str(k.key), k.scopes) for k in keys)
 
     @property
     def enabled(self) -> bool:
@@ -198,7 +198,7 @@ class KeyRing:
 # --------------------------------------------------------------------------- parsing
 
 
-def _parse_entry(entry: str) -> KeyEntry:
+def parse_key_entry(entry: str) -> KeyEntry:
     """`key[:scope+scope]` or `sha256:<hex>[:scope+scope]`; no scopes means every scope."""
     entry = entry.strip()
     if entry.startswith(HASH_PREFIX):
@@ -221,7 +221,7 @@ def parse_api_keys(text: str) -> KeyRing:
     if not text:
         return KeyRing()
     entries: list[Any] = json.loads(text) if text.startswith("[") else text.split(",")
-    return KeyRing(_parse_entry(str(e)) for e in entries if str(e).strip())
+    return KeyRing(parse_key_entry(str(e)) for e in entries if str(e).strip())
 
 
 def parse_keys_file(text: str) -> KeyRing:

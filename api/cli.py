@@ -2,6 +2,7 @@
 
 Settings come from `GOVTRACK_*` environment variables, read once here and passed to
 `create_app`; `--host`/`--port` override `GOVTRACK_HOST`/`GOVTRACK_PORT`.
+Shutdown on SIGTERM/SIGINT is described in `api.server`; a graceful stop exits 0.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ipaddress
 import sys
 from collections.abc import Sequence
 
+from api.auth import keyring_from_settings
 from api.logging import configure_logging, get_logger
 from api.settings import Settings
 
@@ -23,14 +25,27 @@ environment (read once at start):
   GOVTRACK_SPOOL_DIR        local spool directory for batches the store cannot take (default ./spool)
   GOVTRACK_ARCHIVE_URL      archive tier: a path, file:// or s3:// URI (default ./archive)
   GOVTRACK_API_KEYS         comma-separated key:scope+scope entries, scopes ingest, read, admin;
-                            e.g. "k1:ingest,k2:read+admin"; a key without scopes gets all of them.
+                            e.g. "k1:ingest,k2:read+admin"; a key without scopes gets all of them;
+                            "sha256:<hex>:scopes" for a key stored hashed.
                             With no keys the server binds loopback only.
+  GOVTRACK_API_KEYS_FILE    keys file, "<key-or-sha256:hex> scope+scope" per line
+                            (python -m api.auth new ingest prints a fresh key and its line)
   GOVTRACK_ALLOW_UNAUTHENTICATED_BIND  true: allow a non-loopback bind without API keys
   GOVTRACK_HOST, GOVTRACK_PORT         defaults for --host / --port (127.0.0.1, 8000)
   GOVTRACK_MAX_BATCH_EVENTS (10000), GOVTRACK_MAX_BODY_BYTES (67108864, after decompression)
   GOVTRACK_LOG_LEVEL        debug|info|warning|error (default info)
   GOVTRACK_LOG_FORMAT       json|console (default json)
   GOVTRACK_WRITER_MAX_ROWS (50000), GOVTRACK_WRITER_MAX_WAIT_MS (2): group-commit batching
+  GOVTRACK_MAX_PENDING_ROWS (200000), GOVTRACK_MAX_INFLIGHT_REQUESTS (64): past them ingest
+                            answers 429 with Retry-After GOVTRACK_OVERLOAD_RETRY_AFTER_S (1)
+  GOVTRACK_SPOOL_MAX_BYTES (1 GiB): past it (store down) ingest answers 503, Retry-After
+                            GOVTRACK_RETRY_AFTER_S (5)
+  GOVTRACK_STORE_RETRY_ATTEMPTS (3; 1 for ClickHouse, which retries itself),
+  GOVTRACK_STORE_RETRY_MAX_WAIT_MS (200): write attempts before a batch is spooled
+  GOVTRACK_BREAKER_FAILURE_THRESHOLD (3), GOVTRACK_BREAKER_RESET_TIMEOUT_S (2): circuit breaker
+  GOVTRACK_REPLAY_INTERVAL_S (1): spool replay period; GOVTRACK_STORE_OPEN_RETRY_MAX_S (5):
+                            backoff cap while the store cannot be opened (the service serves meanwhile)
+  GOVTRACK_SHUTDOWN_TIMEOUT_S (20): bound on in-flight requests and on draining at shutdown
 """
 
 
@@ -67,8 +82,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def check_bind(settings: Settings, host: str) -> str | None:
-    """Why binding `host` is refused (no keys and not loopback), or None when it is allowed."""
-    if settings.api_keys or settings.allow_unauthenticated_bind or is_loopback(host):
+    """Why binding `host` is refused (no keys and not loopback), or None when it is allowed.
+
+    Keys from the list and from the keys file both count.
+
+    Raises:
+        ValueError, OSError: the keys file is malformed or unreadable.
+    """
+    if settings.allow_unauthenticated_bind or is_loopback(host) or keyring_from_settings(settings).enabled:
         return None
     return (
         f"refusing to bind {host!r} without API keys: configure GOVTRACK_API_KEYS, bind 127.0.0.1, "
@@ -79,27 +100,20 @@ def check_bind(settings: Settings, host: str) -> str | None:
 def _serve(settings: Settings, host: str, port: int) -> int:
     configure_logging(settings.log_level, settings.log_format)
     log = get_logger("govtrack.cli")
-    refusal = check_bind(settings, host)
+    try:
+        refusal = check_bind(settings, host)
+        keys = len(keyring_from_settings(settings))
+    except (ValueError, OSError) as exc:
+        log.error("api_keys_invalid", error=str(exc))
+        return 2
     if refusal:
         log.error("bind_refused", host=host, reason=refusal)
         return 2
-    if not settings.api_keys:
+    if not keys:
         log.warning("no_api_keys", host=host, note="no API keys configured: serving on loopback only")
-    import uvicorn  # imported here so that `--help` and a refused bind stay fast
+    from api.server import serve  # imported here so that `--help` and a refused bind stay fast
 
-    from api.app import create_app
-
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-    )
+    serve(settings, host, port)
     return 0
 
 

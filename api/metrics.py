@@ -12,7 +12,7 @@ What the counters mean (the writer/ingest route feed them through the `record_*`
     store_errors_total{kind} store failures by kind (e.g. transient | terminal | invalid_query)
 Histograms: ingest_latency_seconds (whole ingest request), query_latency_seconds{endpoint},
 store_append_seconds (one group-committed append). Gauges: spool_depth_files, spool_bytes,
-breaker_state (0 closed, 1 half-open, 2 open), store_up (1/0). Plus HTTP request counts and
+breaker_state (0 closed, 1 half-open, 2 open), store_up (1/0), writer_pending_rows. Plus HTTP request counts and
 durations by route template from `MetricsMiddleware`.
 
 Gauges that describe current state are best refreshed at scrape time: register a callable with
@@ -102,7 +102,12 @@ class Metrics:
         self.breaker_state = self._gauge(
             "breaker_state", "Store circuit breaker: 0 closed, 1 half-open, 2 open."
         )
-        self.store_up = self._gauge("store_up", "1 when the event store answered its last check, else 0.")
+        self.store_up = self._gauge(
+            "store_up", "1 when the event store is open and its breaker closed, else 0."
+        )
+        self.writer_pending_rows = self._gauge(
+            "writer_pending_rows", "Rows waiting for (or in) a group-committed append."
+        )
 
     def _build_http(self) -> None:
         self.http_requests = self._counter(
@@ -161,6 +166,10 @@ class Metrics:
     def set_store_up(self, up: bool) -> None:
         """Whether the store is reachable."""
         self.store_up.set(1 if up else 0)
+
+    def set_writer_pending(self, rows: int) -> None:
+        """Rows the writer holds (backpressure answers 429 past `max_pending_rows`)."""
+        self.writer_pending_rows.set(rows)
 
     # ------------------------------------------------------------------ reads
 

@@ -6,50 +6,33 @@ are computed at construction, not at import.
 
 API keys (`GOVTRACK_API_KEYS`): a comma-separated list of `key:scope+scope` entries, for example
 `GOVTRACK_API_KEYS="k3y-one:ingest+read,k3y-two:read,k3y-admin:ingest+read+admin"`. A key without
-`:scopes` gets every scope. A JSON list of the same strings is accepted as well.
+`:scopes` gets every scope. A JSON list of the same strings is accepted as well, and so are keys
+hashed by the operator, `sha256:<64 hex>:scopes`. Only SHA-256 digests are kept (`KeyEntry`): the
+plaintext is dropped as soon as the setting is parsed. `GOVTRACK_API_KEYS_FILE` names a keys file
+(see api.auth), merged with the list.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.auth import SCOPES, KeyEntry, parse_key_entry
+
 __all__ = ["SCOPES", "ApiKey", "Settings", "parse_api_keys"]
 
-SCOPES: Final[frozenset[str]] = frozenset({"ingest", "read", "admin"})
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    """One configured key and the scopes it grants; the key itself is never logged (repr hides it)."""
-
-    key: str
-    scopes: frozenset[str]
-
-    def __repr__(self) -> str:
-        return f"ApiKey(key='***', scopes={sorted(self.scopes)})"
+#: The settings' name for a configured key: its digest and scopes, never the key itself.
+ApiKey = KeyEntry
 
 
-def _parse_one_key(entry: str) -> ApiKey:
-    """`key:scope+scope` -> ApiKey; unknown scopes are a configuration error, not ignored."""
-    key, sep, scope_text = entry.strip().partition(":")
-    if not key:
-        raise ValueError("empty API key")
-    scopes = frozenset(s.strip() for s in scope_text.split("+") if s.strip()) if sep else SCOPES
-    unknown = scopes - SCOPES
-    if unknown:
-        raise ValueError(f"unknown API key scope(s) {sorted(unknown)}; known: {sorted(SCOPES)}")
-    return ApiKey(key=key, scopes=scopes)
-
-
-def parse_api_keys(value: Any) -> tuple[ApiKey, ...]:
-    """Accept the comma format, a JSON list of entries, or already-parsed keys."""
+def parse_api_keys(value: Any) -> tuple[KeyEntry, ...]:
+    """Accept the comma format, a JSON list of entries, or already-parsed entries; keep digests only."""
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -57,7 +40,7 @@ def parse_api_keys(value: Any) -> tuple[ApiKey, ...]:
         entries: list[Any] = json.loads(text) if text.startswith("[") else text.split(",")
     else:
         entries = list(value)
-    keys = [e if isinstance(e, ApiKey) else _parse_one_key(str(e)) for e in entries if str(e).strip()]
+    keys = [e if isinstance(e, KeyEntry) else parse_key_entry(str(e)) for e in entries if str(e).strip()]
     return tuple(keys)
 
 
@@ -76,7 +59,12 @@ def _default_archive_url() -> str:
 class Settings(BaseSettings):
     """Everything the service can be configured with; each field maps to `GOVTRACK_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="GOVTRACK_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GOVTRACK_",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,  # keys stay out of errors
+    )
 
     store_url: str = Field(
         default_factory=_default_store_url,
@@ -88,8 +76,11 @@ class Settings(BaseSettings):
     archive_url: str = Field(
         default_factory=_default_archive_url, description="archive tier: a path, file:// or s3:// URI"
     )
-    api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = Field(
-        default=(), description="key:scope+scope,... (scopes: ingest, read, admin)"
+    api_keys: Annotated[tuple[KeyEntry, ...], NoDecode] = Field(
+        default=(), description="key:scope+scope,... (scopes: ingest, read, admin); sha256:<hex>:scopes too"
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="keys file: `<key-or-sha256:hex> scope+scope` per line, # comments"
     )
     max_batch_events: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -104,11 +95,42 @@ class Settings(BaseSettings):
     writer_max_wait_ms: float = Field(
         default=2.0, ge=0, description="how long the writer lingers for more requests before an append"
     )
+    max_pending_rows: int = Field(
+        default=200_000, ge=1, description="rows queued for the writer before ingest answers 429"
+    )
+    max_inflight_requests: int = Field(
+        default=64, ge=1, description="ingest requests being read/decoded/committed at once before 429"
+    )
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers")
+    overload_retry_after_s: int = Field(default=1, ge=1, description="Retry-After sent with 429 answers")
+    spool_max_bytes: int = Field(
+        default=1024**3, ge=1, description="byte cap of the spool; past it ingest answers 503"
+    )
+    store_retry_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="store attempts per batch before spooling; default 3, or 1 for ClickHouse (it retries itself)",
+    )
+    store_retry_max_wait_ms: float = Field(default=200.0, ge=0, description="cap of one retry backoff wait")
+    breaker_failure_threshold: int = Field(
+        default=3, ge=1, description="consecutive transient store failures that open the circuit breaker"
+    )
+    breaker_reset_timeout_s: float = Field(
+        default=2.0, ge=0, description="open breaker: seconds before one probe is let through"
+    )
+    replay_interval_s: float = Field(
+        default=1.0, gt=0, description="how often the spool is replayed into the store"
+    )
+    store_open_retry_max_s: float = Field(
+        default=5.0, gt=0, description="cap of the backoff between attempts to open an unreachable store"
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, description="bound on in-flight requests and on draining the writer at shutdown"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
-    def _parse_keys(cls, value: Any) -> tuple[ApiKey, ...]:
+    def _parse_keys(cls, value: Any) -> tuple[KeyEntry, ...]:
         return parse_api_keys(value)
 
     @field_validator("log_level", mode="before")
@@ -125,3 +147,14 @@ class Settings(BaseSettings):
     def writer_max_wait_s(self) -> float:
         """The group-commit linger in seconds."""
         return self.writer_max_wait_ms / 1000.0
+
+    @property
+    def store_retry_max_wait_s(self) -> float:
+        """The retry backoff cap in seconds."""
+        return self.store_retry_max_wait_ms / 1000.0
+
+    def retry_attempts_for(self, engine: str) -> int:
+        """Write-path attempts per batch for `engine`: ClickHouseStore retries inside already."""
+        if self.store_retry_attempts is not None:
+            return self.store_retry_attempts
+        return 1 if engine == "clickhouse" else 3

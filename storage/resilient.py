@@ -52,6 +52,8 @@ from storage.spool import Spool, SpoolCorruptError, SpoolEntry, SpoolSnapshot
 __all__ = ["Outcome", "QueueReason", "ResilienceSnapshot", "ResilienceStats", "ResilientAppender"]
 
 QueueReason = Literal["breaker_open", "retries_exhausted", "spool_not_empty"]
+#: Told the duration (s) and the exception (None on success) of each store append.
+StoreCallObserver = Callable[[float, BaseException | None], None]
 _Step = Literal["replayed", "skipped", "stop"]
 
 log = structlog.get_logger(__name__)
@@ -140,6 +142,7 @@ class ResilientAppender:
         retry_initial_wait_s: float = 0.05,
         retry_total_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_store_call: StoreCallObserver | None = None,
     ) -> None:
         """Wire the parts; nothing is attempted until `append` or `replay_once`.
 
@@ -152,10 +155,13 @@ class ResilientAppender:
             retry_initial_wait_s: scale of the first backoff wait (doubles each retry, jittered).
             retry_total_s: stop starting attempts after this long; default attempts x max wait.
             sleep: how to wait between attempts (tests pass a no-op).
+            on_store_call: told the duration and the error (None on success) of every store
+                append this appender makes, replays included (metrics).
         """
         if retry_attempts < 1:
             raise ValueError("retry_attempts must be >= 1")
         self._store = store
+        self._on_store_call = on_store_call
         self._spool = spool
         self._breaker = breaker
         total = retry_total_s if retry_total_s is not None else retry_attempts * retry_max_wait_s
@@ -248,7 +254,7 @@ class ResilientAppender:
         if not self._breaker.allow():
             raise _BreakerOpenError
         try:
-            result = self._store.append(table)
+            result = self._timed_append(table)
         except TransientStoreError as exc:
             self._breaker.record_failure()
             self._note_error(exc)
@@ -280,7 +286,7 @@ class ResilientAppender:
         if not self._breaker.allow():
             return "stop"
         try:
-            self._store.append(table)
+            self._timed_append(table)
         except TransientStoreError as exc:
             self._breaker.record_failure()
             self._note_error(exc)
@@ -299,6 +305,19 @@ class ResilientAppender:
             self._stats.replayed_rows += entry.rows
         log.info("store.spool_replayed", seq=entry.seq, rows=entry.rows, remaining=self._spool.depth)
         return "replayed"
+
+    def _timed_append(self, table: pa.Table) -> AppendResult:
+        """One store append, reported to the observer (duration, error or None)."""
+        started = time.perf_counter()
+        try:
+            result = self._store.append(table)
+        except Exception as exc:
+            if self._on_store_call is not None:
+                self._on_store_call(time.perf_counter() - started, exc)
+            raise
+        if self._on_store_call is not None:
+            self._on_store_call(time.perf_counter() - started, None)
+        return result
 
     def _note_error(self, exc: BaseException) -> None:
         with self._stats_lock:

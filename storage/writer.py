@@ -1,4 +1,4 @@
-"""Group commit: concurrent requests share one store append, and each waits for its rows' append.
+"""Group commit: concurrent requests share one append, and each waits for its rows' append.
 
 Why: both engines want few large inserts (an embedded-ClickHouse insert costs 5-8 ms whatever its
 size and makes a part to merge; Parquet wants big files). While one append runs in a worker
@@ -7,6 +7,16 @@ up to `max_rows`) concatenated into one batch, de-duplicated by event_id (first 
 
 Each caller is answered only after the append holding its rows returned, so an acknowledged
 row is durable. A failed append fails exactly the callers whose rows it held.
+
+The writer sits in front of an `Appender`: in the service that is the `ResilientAppender` (store,
+or the spool when the store is unavailable), so one coalesced group is one store append or one
+spool file, and every caller of a group gets that group's `Outcome` (stored or queued). Tests and
+benchmarks that want the bare store use `DirectAppender`.
+
+Backpressure: at most `max_pending_rows` rows may wait (queued plus the group in flight); past
+that `submit` raises `WriterOverloadedError` at once (HTTP 429) instead of letting memory grow.
+A single table is always admitted when nothing is pending, however large, so no batch within the
+request limits is refused forever.
 
 Per-caller `AppendResult`: rows dropped as duplicates of an earlier table in the same group are
 attributed exactly; duplicates the store itself reports (already-stored ids) are apportioned to
@@ -18,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -25,15 +36,50 @@ import pyarrow.compute as pc
 
 from storage.base import AppendResult, EventStore
 from storage.errors import TransientStoreError
+from storage.resilient import Outcome
 from storage.schema import EVENT_SCHEMA
 
-__all__ = ["GroupCommitWriter", "WriterStats"]
+__all__ = [
+    "Appender",
+    "DirectAppender",
+    "GroupCommitWriter",
+    "WriterOverloadedError",
+    "WriterStats",
+    "WriterStoppedError",
+]
+
+
+class WriterOverloadedError(Exception):
+    """Too many rows are waiting for the writer; the caller should answer 429 and retry later."""
+
+
+class WriterStoppedError(TransientStoreError):
+    """The writer is shutting down and takes nothing new (HTTP 503 `shutting_down`)."""
+
+
+class Appender(Protocol):
+    """Where a coalesced group goes: stored or spooled, reported as an `Outcome`."""
+
+    def append(self, table: pa.Table, /) -> Outcome:
+        """Store (or durably queue) `table`; raise when it is neither."""
+        ...
+
+
+class DirectAppender:
+    """The bare store as an `Appender`: every append is `stored` or raises."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def append(self, table: pa.Table, /) -> Outcome:
+        """One store append."""
+        return Outcome("stored", table.num_rows, result=self.store.append(table))
 
 
 @dataclass(slots=True)
 class _Pending:
     table: pa.Table
-    future: asyncio.Future[AppendResult]
+    future: asyncio.Future[Outcome]
 
 
 @dataclass(slots=True)
@@ -43,7 +89,9 @@ class WriterStats:
     appends: int = 0
     requests: int = 0
     rows: int = 0
+    queued_appends: int = 0
     failures: int = 0
+    overloaded: int = 0
     in_flight: bool = False
     last_error: str = ""
 
@@ -55,14 +103,23 @@ class _Group:
 
 
 class GroupCommitWriter:
-    """Coalesce concurrent `submit` calls into single `store.append` calls, run in a thread."""
+    """Coalesce concurrent `submit` calls into single `appender.append` calls, run in a thread."""
 
-    def __init__(self, store: EventStore, *, max_rows: int, max_wait_s: float) -> None:
-        self._store = store
+    def __init__(
+        self,
+        appender: Appender,
+        *,
+        max_rows: int,
+        max_wait_s: float,
+        max_pending_rows: int | None = None,
+    ) -> None:
+        self._appender = appender
         self._max_rows = max_rows
         self._max_wait_s = max_wait_s
+        self._max_pending_rows = max_pending_rows
         self._queue: list[_Pending] = []
         self._queued_rows = 0
+        self._in_flight_rows = 0
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -81,15 +138,36 @@ class GroupCommitWriter:
         """Rows waiting for the next append (not counting the one in flight)."""
         return self._queued_rows
 
-    async def submit(self, table: pa.Table) -> AppendResult:
-        """Queue `table` (EVENT_SCHEMA) and return once the append containing it has returned."""
+    @property
+    def pending_rows(self) -> int:
+        """Rows queued plus rows in the append in flight: what backpressure bounds."""
+        return self._queued_rows + self._in_flight_rows
+
+    async def submit(self, table: pa.Table) -> Outcome:
+        """Queue `table` (EVENT_SCHEMA) and return once the append containing it has returned.
+
+        Raises:
+            WriterStoppedError: the writer is stopping (or was never started).
+            WriterOverloadedError: `max_pending_rows` would be exceeded.
+            Exception: whatever the append raised (the batch is then not acknowledged).
+        """
         if self._stopping or self._task is None or self._wakeup is None:
-            raise TransientStoreError("writer is not running (shutting down)")
+            raise WriterStoppedError("writer is not running (shutting down)")
         if not table.schema.equals(EVENT_SCHEMA, check_metadata=False):
             table = table.cast(EVENT_SCHEMA)
         if table.num_rows == 0:
-            return AppendResult(stored=0, duplicates=0)
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+            return Outcome("stored", 0, result=AppendResult(stored=0, duplicates=0))
+        pending = self.pending_rows
+        if (
+            self._max_pending_rows is not None
+            and pending
+            and pending + table.num_rows > self._max_pending_rows
+        ):
+            self.stats.overloaded += 1
+            raise WriterOverloadedError(
+                f"{pending} rows are waiting to be written (limit {self._max_pending_rows})"
+            )
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(table, future))
         self._queued_rows += table.num_rows
         self._wakeup.set()
@@ -136,10 +214,11 @@ class GroupCommitWriter:
 
     async def _commit(self, group: _Group) -> None:
         self.stats.in_flight = True
+        self._in_flight_rows = group.rows
         try:
             batch, kept = _coalesce([p.table for p in group.items])
-            result = await asyncio.to_thread(self._store.append, batch)
-            answers = _apportion(group.items, kept, result)
+            outcome = await asyncio.to_thread(self._appender.append, batch)
+            answers = _answers(group.items, kept, outcome)
         except Exception as exc:  # every caller of this append gets the same error
             self.stats.failures += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -149,7 +228,9 @@ class GroupCommitWriter:
             return
         finally:
             self.stats.in_flight = False
+            self._in_flight_rows = 0
         self.stats.appends += 1
+        self.stats.queued_appends += int(outcome.queued)
         self.stats.requests += len(group.items)
         self.stats.rows += batch.num_rows
         for p, answer in zip(group.items, answers, strict=True):
@@ -175,6 +256,16 @@ def _coalesce(tables: list[pa.Table]) -> tuple[pa.Table, list[int]]:
     if len(keep) == combined.num_rows:
         return combined, kept_per_table
     return combined.take(pc.cast(pa.array(keep), pa.int64())), kept_per_table
+
+
+def _answers(items: list[_Pending], kept: list[int], outcome: Outcome) -> list[Outcome]:
+    """Each caller's share of the group's outcome: the same spool entry, or its part of the result."""
+    if outcome.queued or outcome.result is None:
+        return [
+            Outcome("queued", p.table.num_rows, entry=outcome.entry, reason=outcome.reason) for p in items
+        ]
+    results = _apportion(items, kept, outcome.result)
+    return [Outcome("stored", p.table.num_rows, result=r) for p, r in zip(items, results, strict=True)]
 
 
 def _apportion(items: list[_Pending], kept: list[int], result: AppendResult) -> list[AppendResult]:

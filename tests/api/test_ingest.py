@@ -216,12 +216,13 @@ def test_too_many_bytes_is_413_also_after_decompression(app_over: Any) -> None:
     assert_error_shape(client.post("/api/events", content=packed, headers=headers), 413)
 
 
-def test_store_unavailable_is_503_with_retry_after(app_over: Any, store: EventStore) -> None:
+def test_store_unavailable_is_202_queued_in_the_spool(app_over: Any, store: EventStore, tmp_path: Path) -> None:
     client, _ = app_over(UnavailableStore)
     resp = client.post("/api/events", content=PASCAL.read_bytes(), headers=JSON_HEADERS)
-    assert_error_shape(resp, 503)
-    assert int(resp.headers["Retry-After"]) > 0
+    assert resp.status_code == 202, resp.text
+    assert_ingest_body(resp.json(), "queued", 25, 0)
     assert stored_ids(store) == []
+    assert len(list((tmp_path / "spool").glob("*.arrow"))) == 1
 
 
 def test_concurrent_posts_are_group_committed(app_over: Any, store: EventStore) -> None:

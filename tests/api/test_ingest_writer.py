@@ -12,8 +12,9 @@ import pytest
 
 from storage.base import AppendResult, EventFilter, EventStore, Page
 from storage.errors import TransientStoreError
+from storage.resilient import Outcome
 from storage.schema import EVENT_SCHEMA
-from storage.writer import GroupCommitWriter
+from storage.writer import DirectAppender, GroupCommitWriter
 
 NS = uuid.UUID("5b0c3a52-7f55-4c1e-9a54-1f6f0f3b2a10")
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -60,12 +61,18 @@ def stored(store: EventStore) -> list[str]:
     return ids
 
 
+def stored_result(outcome: Outcome) -> AppendResult:
+    assert outcome.status == "stored" and outcome.result is not None
+    return outcome.result
+
+
 def run_writer(store: CountingStore, tables: list[pa.Table], **kw: Any) -> list[AppendResult | BaseException]:
     async def main() -> list[AppendResult | BaseException]:
-        writer = GroupCommitWriter(cast(EventStore, store), **kw)
+        writer = GroupCommitWriter(DirectAppender(cast(EventStore, store)), **kw)
         writer.start()
         try:
-            return await asyncio.gather(*(writer.submit(t) for t in tables), return_exceptions=True)
+            answers = await asyncio.gather(*(writer.submit(t) for t in tables), return_exceptions=True)
+            return [a if isinstance(a, BaseException) else stored_result(a) for a in answers]
         finally:
             await writer.drain_and_stop()
 
@@ -114,7 +121,7 @@ def test_already_stored_rows_count_as_duplicates(store: EventStore) -> None:
 
 def test_submit_after_stop_is_refused(store: EventStore) -> None:
     async def main() -> None:
-        writer = GroupCommitWriter(store, max_rows=10, max_wait_s=0)
+        writer = GroupCommitWriter(DirectAppender(store), max_rows=10, max_wait_s=0)
         writer.start()
         await writer.drain_and_stop()
         with pytest.raises(TransientStoreError):
