@@ -1,8 +1,10 @@
-"""Benchmark ParquetStore: append throughput in 20k-row batches, then stats, a page, a cell history.
+"""Benchmark ParquetStore: append throughput and latency in 20k-row batches, then the read paths.
 
 Run on demand: `python -m benchmarks.bench_store_parquet --events 10000000 [--root DIR]`.
-Events are generated column-wise (no per-row Python objects) in time order over one year, as an
-ingest would see them. Results are appended to benchmarks/results/store_parquet.txt.
+Events come from `analytics.demo.generate_events` (realistic sessions, Zipf users/workbooks, deep
+cell histories), generated in chunks of one million, each chunk a later stretch of one year, and
+loaded through `append()` in time order as an ingest would see them. Results are appended to
+benchmarks/results/store_parquet.txt.
 """
 
 from __future__ import annotations
@@ -13,97 +15,56 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from analytics.demo import generate_events
 from storage.base import EventFilter, Page
 from storage.parquet_store import ParquetStore
-from storage.schema import EVENT_SCHEMA
 
 RESULTS = Path(__file__).parent / "results" / "store_parquet.txt"
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-SPAN_US = 365 * 86_400 * 1_000_000
-USERS = np.array([f"CORP\\user{i:03d}" for i in range(200)], dtype=object)
-WORKBOOKS = np.array([f"\\\\share\\finance\\book{i:04d}.xlsx" for i in range(2000)], dtype=object)
-TYPES = np.array(
-    ["cell_change"] * 6 + ["formula_change", "workbook_open", "workbook_save", "macro_run"], dtype=object
-)
-HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
+CHUNK = 1_000_000
+YEAR_DAYS = 360
 
 
-def uuids(rng: np.random.Generator, n: int) -> pa.Array:
-    """Random canonical lowercase UUID texts, built as one byte matrix."""
-    digits = HEX[rng.integers(0, 16, (n, 32), dtype=np.uint8)]
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for src, dst in ((0, 0), (8, 9), (12, 14), (16, 19), (20, 24)):
-        width = {0: 8, 8: 4, 12: 4, 16: 4, 20: 12}[src]
-        out[:, dst : dst + width] = digits[:, src : src + width]
-    return pa.array(out.view("S36").ravel()).cast(pa.string())
+def chunks(total: int) -> Iterator[pa.Table]:
+    """`total` demo events in chunks of CHUNK, each a later slice of one year, in time order."""
+    parts = max(1, -(-total // CHUNK))
+    days = max(1, YEAR_DAYS // parts)
+    for k in range(parts):
+        n = min(CHUNK, total - k * CHUNK)
+        start = START + dt.timedelta(days=k * days)
+        yield generate_events(n, seed=k, start=start, days=days, users=200, workbooks=2000)
 
 
-def batch(rng: np.random.Generator, first: int, n: int, total: int) -> pa.Table:
-    """Events first..first+n of `total`, spread evenly over a year."""
-    idx = np.arange(first, first + n, dtype=np.int64)
-    ts = START.timestamp() * 1e6 + idx * (SPAN_US // total)
-    user = rng.integers(0, len(USERS), n)
-    cells = np.char.add(
-        np.array(list("ABCDEFGH"))[rng.integers(0, 8, n)], rng.integers(1, 200, n).astype(str)
-    )
-    attrs = pa.MapArray.from_arrays(
-        pa.array(np.arange(n + 1, dtype=np.int32)),
-        pa.array(["AddinVersion"] * n),
-        pa.array(['"3.4.1.0"'] * n),
-    )
-    cols = {
-        "event_id": uuids(rng, n),
-        "timestamp": pa.array(ts.astype(np.int64), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "event_type": pa.array(TYPES[rng.integers(0, len(TYPES), n)], pa.string()),
-        "user_name": pa.array(USERS[user], pa.string()),
-        "machine_name": pa.array(np.char.add("PC-", (user % 150).astype(str)).astype(object), pa.string()),
-        "session_id": pa.array(np.char.add("sess-", (idx // 40).astype(str)).astype(object), pa.string()),
-        "workbook_name": pa.array(WORKBOOKS[rng.integers(0, len(WORKBOOKS), n)], pa.string()),
-        "sheet_name": pa.array(
-            np.char.add("Sheet", rng.integers(1, 4, n).astype(str)).astype(object), pa.string()
-        ),
-        "cell_address": pa.array(cells.astype(object), pa.string()),
-        "old_value": pa.array(rng.integers(0, 1000, n).astype(str).astype(object), pa.string()),
-        "new_value": pa.array(rng.integers(0, 1000, n).astype(str).astype(object), pa.string()),
-        "formula": pa.nulls(n, pa.string()),
-        "correlation_id": pa.nulls(n, pa.string()),
-        "attributes": attrs,
-        "received_at": pa.array(ts.astype(np.int64), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "batch_id": pa.array(["bench"] * n),
-    }
-    return pa.table(cols).cast(EVENT_SCHEMA)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of `fn` in ms, after one warm-up call."""
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(best, median) wall time of `fn` in ms, after one warm-up call."""
     fn()
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
+    return min(samples), statistics.median(samples)
 
 
-def load(store: ParquetStore, total: int, batch_rows: int) -> tuple[float, float, pa.Table]:
-    """Append `total` events; returns (seconds appending, seconds generating, the last batch)."""
-    rng = np.random.default_rng(42)
-    append_s = gen_s = 0.0
+def load(store: ParquetStore, total: int, batch_rows: int) -> tuple[float, list[float], pa.Table]:
+    """Append `total` events; returns (seconds appending, per-append ms, the last chunk)."""
+    latencies: list[float] = []
     last = pa.table({})
-    for first in range(0, total, batch_rows):
-        t0 = time.perf_counter()
-        last = batch(rng, first, min(batch_rows, total - first), total)
-        t1 = time.perf_counter()
-        store.append(last)
-        append_s += time.perf_counter() - t1
-        gen_s += t1 - t0
-    return append_s, gen_s, last
+    for chunk in chunks(total):
+        last = chunk
+        for first in range(0, chunk.num_rows, batch_rows):
+            part = chunk.slice(first, batch_rows)
+            t0 = time.perf_counter()
+            store.append(part)
+            latencies.append((time.perf_counter() - t0) * 1000)
+    return sum(latencies) / 1000, latencies, last
 
 
 def run(total: int, root: Path, batch_rows: int) -> list[str]:
@@ -112,16 +73,19 @@ def run(total: int, root: Path, batch_rows: int) -> list[str]:
     store.open()
     lines = [f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} events={total:,} batch={batch_rows:,} root={root}"]
     try:
-        append_s, gen_s, last = load(store, total, batch_rows)
+        append_s, lat, last = load(store, total, batch_rows)
+        q = np.percentile(lat, [50, 95, 99])
         lines.append(
-            f"append: {append_s:.1f} s -> {total / append_s:,.0f} events/s (generation {gen_s:.1f} s)"
+            f"append: {append_s:.1f} s -> {total / append_s:,.0f} events/s; per append "
+            f"p50 {q[0]:.0f} ms, p95 {q[1]:.0f} ms, p99 {q[2]:.0f} ms, max {max(lat):.0f} ms"
         )
         t0 = time.perf_counter()
         store.compact()
         files = store._files.manifest.files
         lines.append(f"final compaction wait {time.perf_counter() - t0:.1f} s; {len(files)} files")
+        tail = last.slice(last.num_rows - batch_rows)
         t0 = time.perf_counter()
-        dup = store.append(last)
+        dup = store.append(tail)
         lines.append(f"re-append of a stored batch: {(time.perf_counter() - t0) * 1000:.0f} ms, {dup}")
         lines += reads(store, last)
     finally:
@@ -133,21 +97,49 @@ def run(total: int, root: Path, batch_rows: int) -> list[str]:
     return lines
 
 
+def _cells(sample: pa.Table) -> tuple[tuple[str, str, str], tuple[str, str, str], int]:
+    """The most edited cell of `sample` and one edited only once there, plus the hot cell's count."""
+    keys = ["workbook_name", "sheet_name", "cell_address"]
+    edits = sample.select(keys).filter(pc.is_valid(sample.column("cell_address")))
+    counts = edits.group_by(keys).aggregate([([], "count_all")]).sort_by([("count_all", "descending")])
+    hot, rare = counts.slice(0, 1).to_pylist()[0], counts.slice(counts.num_rows - 1).to_pylist()[0]
+    return tuple(hot[k] for k in keys), tuple(rare[k] for k in keys), hot["count_all"]
+
+
 def reads(store: ParquetStore, sample: pa.Table) -> list[str]:
-    """Warm medians of the benchmark's read paths."""
-    row = sample.slice(0, 1).to_pylist()[0]
+    """Warm best/median of the benchmark's read paths."""
+    row = sample.slice(sample.num_rows - 1, 1).to_pylist()[0]
     day = row["timestamp"].replace(hour=0, minute=0, second=0, microsecond=0)
+    month_start = day.replace(day=1)
+    month = EventFilter(start=month_start, end=(month_start + dt.timedelta(days=32)).replace(day=1))
+    week = EventFilter(start=day - dt.timedelta(days=6, hours=5), end=day + dt.timedelta(hours=13))
     page_filter = EventFilter(start=day, end=day + dt.timedelta(days=1), user_names=(row["user_name"],))
-    month = EventFilter(start=day.replace(day=1), end=day.replace(day=1) + dt.timedelta(days=31))
-    cell = (row["workbook_name"], row["sheet_name"], row["cell_address"])
-    return [
-        f"stats (all, top 10): {timed(lambda: store.stats(EventFilter(), 10), 5):.0f} ms",
-        f"stats (one month): {timed(lambda: store.stats(month, 10), 5):.0f} ms",
-        f"page (one user, one day, 100 rows): {timed(lambda: store.query(page_filter, Page(limit=100)), 20):.1f} ms",
-        f"cell history: {timed(lambda: store.cell_history(*cell, 100), 20):.1f} ms",
-        f"get_event: {timed(lambda: store.get_event(row['event_id']), 5):.1f} ms",
-        f"timeseries (day, by event_type): {timed(lambda: store.timeseries(EventFilter(), 'day', 'event_type'), 3):.0f} ms",
+    hot, rare, depth = _cells(sample)
+    cases: list[tuple[str, Callable[[], object], int]] = [
+        ("stats (all, top 10)", lambda: store.stats(EventFilter(), 10), 7),
+        ("stats (one calendar month)", lambda: store.stats(month, 10), 7),
+        ("stats (7 days, unaligned)", lambda: store.stats(week, 10), 7),
+        (
+            "stats (all, one user: scan)",
+            lambda: store.stats(EventFilter(user_names=(row["user_name"],)), 10),
+            3,
+        ),
+        ("page (one user, one day, 100 rows)", lambda: store.query(page_filter, Page(limit=100)), 20),
+        (f"cell history (hot cell, {depth}+ events, 100)", lambda: store.cell_history(*hot, 100), 20),
+        ("cell history (rare cell, 100)", lambda: store.cell_history(*rare, 100), 20),
+        ("get_event", lambda: store.get_event(row["event_id"]), 10),
+        (
+            "timeseries (all, day x event_type)",
+            lambda: store.timeseries(EventFilter(), "day", "event_type"),
+            5,
+        ),
+        ("timeseries (month, hour)", lambda: store.timeseries(month, "hour", None), 5),
     ]
+    out = []
+    for name, fn, repeat in cases:
+        best, median = timed(fn, repeat)
+        out.append(f"{name}: best {best:.1f} ms, median {median:.1f} ms")
+    return out
 
 
 def main() -> None:
@@ -156,6 +148,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--root", type=Path, default=None, help="store directory (default: a temp dir)")
+    parser.add_argument("--note", default="", help="a line of context written with the results")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     try:
@@ -163,6 +156,8 @@ def main() -> None:
     finally:
         if args.root is None:
             shutil.rmtree(root, ignore_errors=True)
+    if args.note:
+        lines.insert(1, f"# {args.note}")
     print("\n".join(lines))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as fh:

@@ -7,6 +7,7 @@ event_id) - the order every read uses and the one that makes row-group min/max s
 page query carries one). The merge runs without holding the write lock; only the manifest swap
 (inputs out, merged file in) takes it, so appends are never blocked by a merge. A crash before the
 swap leaves the merged file an orphan; after it, the inputs are orphans: both are deleted at open.
+The merged file's rollup is the sum of its inputs' rollups (exact: inputs never share an id).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import duckdb
 from storage import parquet_queries as sql
 from storage.errors import TerminalStoreError
 from storage.parquet_layout import ROW_GROUP_ROWS, DataFile, FileSet, write_events
+from storage.parquet_rollup import merge
 
 __all__ = ["Compactor"]
 
@@ -118,25 +120,25 @@ class Compactor:
         return None
 
     def _merge(self, inputs: list[DataFile]) -> None:
-        key = month_key(inputs[0].partition)
-        tmp = self._files.temp_path(key)
+        """Write the sorted union of `inputs` with their merged rollup, then swap it in."""
+        path = self._files.new_path(month_key(inputs[0].partition))
+        merged: DataFile | None = None
         try:
             rows = sum(f.rows for f in inputs)
             q = sql.sorted_rows([str(self._files.root / f.path) for f in inputs])
             with self._cursor() as cur:
                 reader = cur.sql(q.sql, params=q.params).to_arrow_reader(ROW_GROUP_ROWS)
-                written = write_events(reader, tmp, rows)
+                written = write_events(reader, path, rows)
             if written != rows:
                 raise TerminalStoreError(f"compaction wrote {written} rows, expected {rows}")
-            merged = self._files.adopt(
-                tmp, key, rows, min(f.min_us for f in inputs), max(f.max_us for f in inputs)
-            )
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        try:
+            rollup = merge(self._files.rollups.get(f.path) for f in inputs)
+            lo, hi = min(f.min_us for f in inputs), max(f.max_us for f in inputs)
+            merged = self._files.finish(path, rows, lo, hi, rollup)
+            self._files.make_durable([merged])
             with self._write_lock:
                 self._files.commit([merged], remove=inputs)
         except BaseException:
-            self._files.discard([merged])
+            path.unlink(missing_ok=True)
+            if merged is not None:
+                self._files.discard([merged])
             raise

@@ -5,6 +5,11 @@ been committed, and a manifest is committed by write-temp + fsync + `os.replace`
 A crash therefore leaves either the old or the new manifest; files it does not list (half-written
 temps, an uncommitted append, a compaction's inputs after its commit) are orphans, deleted at open.
 
+Every data file has a rollup sidecar (storage.parquet_rollup) written and fsync'd with it, so it is
+committed by the same manifest swap; both are written under their final unique names (invisible
+until listed), and the fsyncs of one commit run in parallel, so an append costs one round of file
+fsyncs, one directory fsync per month touched, and the manifest's two.
+
 Readers take a snapshot (the list of live files) and hold it while DuckDB scans; files replaced by
 compaction are retired and deleted only once no snapshot is open, so a scan never loses a file.
 """
@@ -17,6 +22,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +31,32 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from storage.export import fsync_path
+from storage.parquet_rollup import RollupCache, rebuild_rollup, rollup_of, rollup_path, write_rollup
 from storage.schema import EVENT_SCHEMA
 
-__all__ = ["MANIFEST_FILE", "DataFile", "FileSet", "Manifest", "partition_of", "write_events"]
+__all__ = [
+    "CELL_KEY",
+    "FILE_SCHEMA",
+    "MANIFEST_FILE",
+    "DataFile",
+    "FileSet",
+    "Manifest",
+    "partition_of",
+    "write_events",
+]
 
 MANIFEST_FILE = "_manifest.json"
+FORMAT = 2
 ROW_GROUP_ROWS = 32_768
-BLOOM_COLUMNS = ("event_id", "cell_address")
-#: Random ids and timestamps never repeat: trying a dictionary for them only costs write time.
-DICTIONARY_COLUMNS = [f.name for f in EVENT_SCHEMA if f.name not in ("event_id", "timestamp", "received_at")]
+#: Hidden column: a 64-bit hash of (workbook, sheet, cell), so cell history can use a bloom filter.
+#: Never returned by a read (queries list EVENT_SCHEMA's columns); see parquet_queries.cell_key.
+CELL_KEY = "_cell_key"
+FILE_SCHEMA = EVENT_SCHEMA.append(pa.field(CELL_KEY, pa.uint64()))
+BLOOM_COLUMNS = ("event_id", CELL_KEY)
+#: Random ids, hashes and timestamps never repeat: trying a dictionary for them only costs write time.
+DICTIONARY_COLUMNS = [
+    f.name for f in FILE_SCHEMA if f.name not in ("event_id", "timestamp", "received_at", CELL_KEY)
+]
 EVENTS_DIR = "events"
 
 
@@ -43,20 +66,20 @@ def partition_of(month_key: int) -> str:
 
 
 def write_events(batches: Iterable[pa.RecordBatch], path: Path, rows_hint: int) -> int:
-    """Write event batches as one Parquet file in EVENT_SCHEMA; returns the rows written.
+    """Write event batches (FILE_SCHEMA) as one Parquet file; returns the rows written.
 
     Row groups of ROW_GROUP_ROWS keep min/max pruning fine-grained (about a day at 10 M events a
-    year); bloom filters on event_id and the cell-history keys let DuckDB skip row groups for
-    `get_event`, dedup confirmation and `cell_history`, which no sort order can serve.
+    year); bloom filters on event_id and the cell key let DuckDB skip row groups for `get_event`,
+    dedup confirmation and `cell_history`, which no sort order can serve.
     """
     ndv = max(1024, rows_hint)
     blooms = {c: {"ndv": ndv, "fpp": 0.01} for c in BLOOM_COLUMNS}
     rows = 0
     with pq.ParquetWriter(
-        path, EVENT_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS, bloom_filter_options=blooms
+        path, FILE_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS, bloom_filter_options=blooms
     ) as writer:
         for batch in batches:
-            writer.write_batch(batch.cast(EVENT_SCHEMA), row_group_size=ROW_GROUP_ROWS)
+            writer.write_batch(batch.cast(FILE_SCHEMA), row_group_size=ROW_GROUP_ROWS)
             rows += batch.num_rows
     return rows
 
@@ -75,6 +98,11 @@ class DataFile:
         """The `events/year=/month=` directory this file lives in."""
         return self.path.rsplit("/", 1)[0]
 
+    @property
+    def rollup(self) -> str:
+        """The rollup sidecar's path, relative to the root like `path`."""
+        return rollup_path(self.path)
+
     def overlaps(self, start_us: int | None, end_us: int | None) -> bool:
         """Whether any row could fall in [start_us, end_us)."""
         return (start_us is None or self.max_us >= start_us) and (end_us is None or self.min_us < end_us)
@@ -90,12 +118,14 @@ class Manifest:
     def to_json(self) -> str:
         """Serialised form written to `_manifest.json`."""
         files = [{"path": f.path, "rows": f.rows, "min_us": f.min_us, "max_us": f.max_us} for f in self.files]
-        return json.dumps({"generation": self.generation, "files": files}, indent=1)
+        return json.dumps({"format": FORMAT, "generation": self.generation, "files": files}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         """Parse what `to_json` wrote."""
         data = json.loads(text)
+        if data.get("format", 1) != FORMAT and data["files"]:
+            raise ValueError(f"parquet store format {data.get('format', 1)} is not {FORMAT}: re-import it")
         files = tuple(DataFile(f["path"], f["rows"], f["min_us"], f["max_us"]) for f in data["files"])
         return cls(int(data["generation"]), files)
 
@@ -105,6 +135,7 @@ class FileSet:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.rollups = RollupCache(root)
         self._lock = threading.Lock()
         self._manifest = Manifest(0, ())
         self._readers = 0
@@ -117,16 +148,24 @@ class FileSet:
             return self._manifest
 
     def load(self) -> Manifest:
-        """Read the committed manifest (empty if none) and delete every file it does not list."""
+        """Load the committed manifest (empty if none) and repair the directory to match it.
+
+        Deletes every file the manifest does not list and rebuilds any missing rollup sidecar
+        from its data file (sidecars are derivable).
+        """
         path = self.root / MANIFEST_FILE
         manifest = Manifest.from_json(path.read_text("utf-8")) if path.exists() else Manifest(0, ())
         with self._lock:
             self._manifest = manifest
         self._remove_orphans(manifest)
+        rebuilt = [
+            rebuild_rollup(self.root, f.path) for f in manifest.files if not (self.root / f.rollup).exists()
+        ]
+        _fsync_all(rebuilt, {p.parent for p in rebuilt})
         return manifest
 
     def _remove_orphans(self, manifest: Manifest) -> None:
-        live = {f.path for f in manifest.files}
+        live = {f.path for f in manifest.files} | {f.rollup for f in manifest.files}
         for tmp in self.root.glob(MANIFEST_FILE + ".tmp*"):
             tmp.unlink(missing_ok=True)
         events = self.root / EVENTS_DIR
@@ -149,34 +188,42 @@ class FileSet:
                 self._readers -= 1
             self._delete_retired()
 
+    def new_path(self, month_key: int) -> Path:
+        """A fresh, unique data file path in a month's directory; invisible until committed."""
+        directory = self.root / partition_of(month_key)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / f"{uuid.uuid4().hex}.parquet"
+
     def write(self, table: pa.Table, month_key: int) -> DataFile:
-        """Write rows of one month as a new durable (fsync'd) but not yet visible file."""
-        directory = self.root / partition_of(month_key)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".tmp-{uuid.uuid4().hex}.parquet"
-        write_events(table.to_batches(), tmp, table.num_rows)
-        bounds = pc.min_max(table.column("timestamp").cast(pa.int64()))
-        return self.adopt(tmp, month_key, table.num_rows, bounds["min"].as_py(), bounds["max"].as_py())
+        """Write rows (FILE_SCHEMA) of one month and their rollup; not durable nor visible yet."""
+        path = self.new_path(month_key)
+        try:
+            write_events(table.to_batches(), path, table.num_rows)
+            bounds = pc.min_max(table.column("timestamp").cast(pa.int64()))
+            return self.finish(
+                path, table.num_rows, bounds["min"].as_py(), bounds["max"].as_py(), rollup_of(table)
+            )
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
-    def adopt(self, tmp: Path, month_key: int, rows: int, min_us: int, max_us: int) -> DataFile:
-        """Fsync a finished temp file, rename it to its final name and make the rename durable."""
-        fsync_path(tmp)
-        final = tmp.with_name(f"{uuid.uuid4().hex}.parquet")
-        os.replace(tmp, final)
-        fsync_path(final.parent)
-        return DataFile(f"{partition_of(month_key)}/{final.name}", rows, min_us, max_us)
+    def finish(self, path: Path, rows: int, min_us: int, max_us: int, rollup: pa.Table) -> DataFile:
+        """Describe a written data file and write its rollup sidecar beside it."""
+        data = DataFile(path.relative_to(self.root).as_posix(), rows, min_us, max_us)
+        write_rollup(rollup, self.root / data.rollup)
+        self.rollups.put(data.path, rollup)
+        return data
 
-    def temp_path(self, month_key: int) -> Path:
-        """A fresh temp file name inside a month's directory (for writers other than `write`)."""
-        directory = self.root / partition_of(month_key)
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory / f".tmp-{uuid.uuid4().hex}.parquet"
+    def make_durable(self, files: Iterable[DataFile]) -> None:
+        """Fsync data files, their sidecars (all in parallel) and then their directories."""
+        paths = [self.root / p for f in files for p in (f.path, f.rollup)]
+        _fsync_all(paths, {p.parent for p in paths})
 
     def commit(self, add: Iterable[DataFile], remove: Iterable[DataFile] = ()) -> Manifest:
         """Atomically publish a new generation: current files - `remove` + `add`.
 
-        Callers serialise commits (the store's write lock); this lock only guards the swap
-        against concurrent snapshots.
+        `add` must be durable already (`make_durable`). Callers serialise commits (the store's
+        write lock); this lock only guards the swap against concurrent snapshots.
         """
         gone = set(remove)
         with self._lock:
@@ -201,13 +248,29 @@ class FileSet:
         fsync_path(self.root)
 
     def discard(self, files: Iterable[DataFile]) -> None:
-        """Delete files that were written but never committed."""
+        """Delete files (and their sidecars) that were written but never committed, or retired."""
         for f in files:
             (self.root / f.path).unlink(missing_ok=True)
+            (self.root / f.rollup).unlink(missing_ok=True)
 
     def _delete_retired(self) -> None:
         with self._lock:
             if self._readers or not self._retired:
                 return
             retired, self._retired = self._retired, []
+            live = [f.path for f in self._manifest.files]
         self.discard(retired)
+        self.rollups.keep_only(live)
+
+
+def _fsync_all(files: Iterable[Path], directories: Iterable[Path]) -> None:
+    """Fsync files concurrently (the journal commits them together), then the directories."""
+    files = list(files)
+    if len(files) > 1:
+        with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
+            list(pool.map(fsync_path, files))
+    else:
+        for path in files:
+            fsync_path(path)
+    for directory in directories:
+        fsync_path(directory)

@@ -11,11 +11,13 @@ on the session time zone; results are cast to the contract's Arrow types by the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from storage.base import Bucket, Cursor, EventFilter, GroupBy, Order, SessionFilter
+from storage.schema import EVENT_SCHEMA
 
 __all__ = [
     "BUCKET_US",
@@ -26,8 +28,10 @@ __all__ = [
     "SOURCE",
     "TIMESERIES_SCHEMA",
     "Query",
+    "batch_keys",
     "bucket_floor",
     "cell_history",
+    "cell_key",
     "confirm_ids",
     "event_by_id",
     "events_page",
@@ -36,7 +40,7 @@ __all__ = [
     "one_session",
     "session_rows",
     "sorted_rows",
-    "stats_top",
+    "stats_groups",
     "stats_totals",
     "timeseries_bounds",
     "timeseries_rows",
@@ -55,6 +59,10 @@ BUCKET_US: dict[str, int] = {
 #: 1970-01-01 was a Thursday: week buckets are offset by 4 days so they start on Monday.
 _BUCKET_OFFSET: dict[str, int] = {"minute": 0, "hour": 0, "day": 0, "week": 4 * 1440 * _MINUTE}
 GROUP_COLUMNS = ("event_type", "user_name", "workbook_name")
+#: What reads return: the contract's columns, never the files' hidden cell key.
+EVENT_COLUMNS = ", ".join(f'"{name}"' for name in EVENT_SCHEMA.names)
+#: The hidden cell key of a row: low 64 bits of md5(workbook NUL sheet NUL cell); NULL if any is.
+_CELL_KEY_SQL = "md5_number_lower(workbook_name || chr(0) || sheet_name || chr(0) || cell_address)"
 
 TIMESERIES_SCHEMA = pa.schema(
     [("ts", pa.timestamp("us", tz="UTC")), ("group", pa.string()), ("count", pa.int64())]
@@ -86,6 +94,12 @@ class Query:
         name = f"p{len(self.params)}"
         self.params[name] = value
         return f"${name}"
+
+
+def cell_key(workbook: str, sheet: str, cell: str) -> int:
+    """The Python twin of `_CELL_KEY_SQL` (pinned by a test), bound as a value in cell_history."""
+    digest = hashlib.md5(f"{workbook}\0{sheet}\0{cell}".encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "little")
 
 
 def bucket_floor(us: int, bucket: Bucket) -> int:
@@ -155,7 +169,7 @@ def events_page(files: list[str], flt: EventFilter, limit: int, order: Order, af
         preds.append(keyset(after, order, q))
     direction = "DESC" if order == "desc" else "ASC"
     q.sql = (
-        f"SELECT * FROM {source(files, q)} {_where_sql(preds)} "
+        f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} "
         f"ORDER BY timestamp {direction}, event_id {direction} LIMIT {q.bind(limit)}"
     )
     return q
@@ -165,27 +179,28 @@ def export_rows(files: list[str], flt: EventFilter) -> Query:
     """Every matching event, oldest first (for exports)."""
     q = Query()
     preds = where(flt, q)
-    q.sql = f"SELECT * FROM {source(files, q)} {_where_sql(preds)} ORDER BY timestamp, event_id"
+    q.sql = f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} ORDER BY timestamp, event_id"
     return q
 
 
 def event_by_id(files: list[str], event_id: str) -> Query:
     """The event with one id (at most one row exists)."""
     q = Query()
-    q.sql = f"SELECT * FROM {source(files, q)} WHERE event_id = {q.bind(event_id)} LIMIT 1"
+    q.sql = f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} WHERE event_id = {q.bind(event_id)} LIMIT 1"
     return q
 
 
 def cell_history(files: list[str], workbook: str, sheet: str, cell: str, limit: int) -> Query:
-    """Events on one exact cell, newest first."""
+    """Events on one exact cell, newest first; the hidden key's bloom filters skip row groups."""
     q = Query()
     preds = [
+        f"_cell_key = {q.bind(cell_key(workbook, sheet, cell))}::UBIGINT",
         f"workbook_name = {q.bind(workbook)}",
         f"sheet_name = {q.bind(sheet)}",
         f"cell_address = {q.bind(cell)}",
     ]
     q.sql = (
-        f"SELECT * FROM {source(files, q)} {_where_sql(preds)} "
+        f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} "
         f"ORDER BY timestamp DESC, event_id DESC LIMIT {q.bind(limit)}"
     )
     return q
@@ -204,16 +219,22 @@ def stats_totals(files: list[str], flt: EventFilter) -> Query:
     return q
 
 
-def stats_top(files: list[str], flt: EventFilter, column: str, top: int | None) -> Query:
-    """(column, count) sorted by count desc then key asc; nulls are not a key."""
-    if column not in GROUP_COLUMNS:
-        raise ValueError(f"not a groupable column: {column}")
+def stats_groups(files: list[str], flt: EventFilter) -> Query:
+    """One scan giving rows shaped like a rollup (dim code, key, count), for stats.
+
+    Dims follow storage.parquet_rollup.DIMS, null keys left out; one extra row (dim 4) holds the
+    matching rows' time range in `lo`/`hi`.
+    """
     q = Query()
-    preds = [*where(flt, q), f"{column} IS NOT NULL"]
-    limit = f"LIMIT {q.bind(top)}" if top is not None else ""
+    preds = where(flt, q)
     q.sql = (
-        f'SELECT {column}, count(*) AS "count" FROM {source(files, q)} {_where_sql(preds)} '
-        f'GROUP BY {column} ORDER BY "count" DESC, {column} ASC {limit}'
+        "SELECT * FROM (SELECT CASE WHEN grouping(event_type) = 0 THEN 0 WHEN grouping(user_name) = 0 THEN 1 "
+        "WHEN grouping(workbook_name) = 0 THEN 2 WHEN grouping(session_id) = 0 THEN 3 ELSE 4 END::TINYINT AS dim, "
+        'coalesce(event_type, user_name, workbook_name, session_id) AS "key", count(*) AS "count", '
+        "epoch_us(min(timestamp)) AS lo, epoch_us(max(timestamp)) AS hi "
+        f"FROM {source(files, q)} {_where_sql(preds)} "
+        "GROUP BY GROUPING SETS ((event_type), (user_name), (workbook_name), (session_id), ())) "
+        'WHERE "key" IS NOT NULL OR dim = 4'
     )
     return q
 
@@ -290,6 +311,11 @@ def one_session(files: list[str], session_id: str) -> Query:
     q = Query()
     q.sql = f"{_SESSION_FIGURES} FROM {source(files, q)} WHERE session_id = {q.bind(session_id)} GROUP BY session_id"
     return q
+
+
+def batch_keys(relation: str) -> str:
+    """Per row of a registered batch: the event_id hash (dedup index) and the hidden cell key."""
+    return f"SELECT hash(event_id) AS h, {_CELL_KEY_SQL} AS ck FROM {relation}"
 
 
 def hash_ids(relation: str) -> str:

@@ -1,10 +1,11 @@
 """ParquetStore: the local-mode and archive engine, DuckDB over `year=/month=` Parquet files.
 
 Writes: each append is deduplicated (inside the batch, then against everything stored, via the
-hash index and an exact confirmation of hash hits), split by month, written one file per month,
-fsync'd, and published by one atomic manifest commit. Reads take a snapshot of the live files and
-let DuckDB scan only those overlapping the filter's time range. A background thread merges a
-partition's small files once there are too many (storage.parquet_compaction).
+hash index and an exact confirmation of hash hits), split by month, written one file per month
+with its rollup sidecar, fsync'd, and published by one atomic manifest commit. Reads take a
+snapshot of the live files and let DuckDB scan only those overlapping the filter's time range;
+stats add up the rollups of files wholly inside the range and scan only the rest. A background
+thread merges a partition's small files once there are too many (storage.parquet_compaction).
 
 Concurrency: one DuckDB connection, a fresh cursor per call; appends and compaction commits are
 serialised by one write lock; an exclusive lock file keeps a second process off the same root.
@@ -42,7 +43,8 @@ from storage.export import write_partitioned
 from storage.parquet_compaction import Compactor
 from storage.parquet_errors import translate_errors
 from storage.parquet_index import HashIndex
-from storage.parquet_layout import DataFile, FileSet
+from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet
+from storage.parquet_rollup import ROLLUP_SCHEMA, summarize
 from storage.schema import EVENT_SCHEMA
 
 __all__ = ["ParquetStore"]
@@ -95,7 +97,7 @@ class ParquetStore:
         con = duckdb.connect(":memory:")
         # Files are immutable under unique names, so caching their footers is always safe.
         con.execute("SET GLOBAL parquet_metadata_cache = true")
-        con.register("_empty_arrow", pa.Table.from_batches([], EVENT_SCHEMA))
+        con.register("_empty_arrow", pa.Table.from_batches([], FILE_SCHEMA))
         con.execute(f"CREATE TABLE {sql.EMPTY_TABLE} AS SELECT * FROM _empty_arrow")
         con.unregister("_empty_arrow")
         self._con = con
@@ -158,7 +160,9 @@ class ParquetStore:
         """Dedup, write one file per month touched, commit them atomically; durable on return."""
         with translate_errors("append"):
             table = batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
-            unique, hashes = _first_per_id(table, self._hash_ids(table))
+            hashes, cell_keys = self._batch_keys(table)
+            table = table.append_column(FILE_SCHEMA.field(CELL_KEY), cell_keys)
+            unique, hashes = _first_per_id(table, hashes)
             with self._write_lock:
                 fresh, hashes = self._drop_stored(unique, hashes)
                 self._commit(fresh)
@@ -166,13 +170,17 @@ class ParquetStore:
             self._compactor.poke()
             return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
 
-    def _hash_ids(self, table: pa.Table) -> np.ndarray:
-        """DuckDB's 64-bit hash of every event_id (the same function that rebuilds the index)."""
+    def _batch_keys(self, table: pa.Table) -> tuple[np.ndarray, pa.Array]:
+        """Every row's event_id hash and hidden cell key, in one DuckDB pass.
+
+        The id hash is DuckDB's 64-bit hash, the same function that rebuilds the index at open.
+        """
         with self._cursor() as cur:
-            cur.register("_batch", table.select(["event_id"]))
-            hashes: np.ndarray = cur.sql(sql.hash_ids("_batch")).fetchnumpy()["h"].astype(np.uint64)
+            cur.register("_batch", table.select(["event_id", "workbook_name", "sheet_name", "cell_address"]))
+            keys = cur.sql(sql.batch_keys("_batch")).to_arrow_table()
             cur.unregister("_batch")
-        return hashes
+        hashes: np.ndarray = keys.column("h").to_numpy().astype(np.uint64)
+        return hashes, keys.column("ck").combine_chunks().cast(pa.uint64())
 
     def _drop_stored(self, table: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
         """Rows of `table` whose id is not stored yet, and their id hashes."""
@@ -208,6 +216,7 @@ class ParquetStore:
         try:
             for key, part in _by_month(table):
                 written.append(self._files.write(part, key))
+            self._files.make_durable(written)
             self._files.commit(written)
         except BaseException:
             self._files.discard(written)
@@ -237,32 +246,48 @@ class ParquetStore:
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """Every event on that exact cell, newest first."""
         with translate_errors("cell_history"), self._files.snapshot() as files:
-            q = sql.cell_history(self._paths(files), workbook_name, sheet_name, cell_address, limit)
-            return self._table(q).cast(EVENT_SCHEMA)
+            # Newest month first: its rows are newer than any other partition's, so a full page
+            # there is the answer (hot cells); otherwise the other files add what they hold.
+            newest = max(files, key=lambda f: f.max_us).partition if files else ""
+            first = [f for f in files if f.partition == newest]
+            args = (workbook_name, sheet_name, cell_address, limit)
+            found = self._table(sql.cell_history(self._paths(first), *args))
+            rest = [f for f in files if f.partition != newest]
+            if found.num_rows < limit and rest:
+                found = pa.concat_tables([found, self._table(sql.cell_history(self._paths(rest), *args))])
+            return found.cast(EVENT_SCHEMA)
 
     def stats(self, flt: EventFilter, top: int, /) -> Stats:
-        """Exact totals and top lists, aggregated inside DuckDB."""
-        with translate_errors("stats"), self._files.snapshot() as files:
-            paths = self._select(files, flt.start, flt.end)
-            totals = self._table(sql.stats_totals(paths, flt)).to_pylist()[0]
-            tops = {
-                c: self._top(paths, flt, c, None if c == "event_type" else top) for c in sql.GROUP_COLUMNS
-            }
-        return Stats(
-            total_events=int(totals["total_events"]),
-            unique_users=int(totals["unique_users"]),
-            unique_workbooks=int(totals["unique_workbooks"]),
-            unique_sessions=int(totals["unique_sessions"]),
-            first_event_at=_dt(totals["first_us"]),
-            last_event_at=_dt(totals["last_us"]),
-            by_event_type=tops["event_type"],
-            top_users=tops["user_name"],
-            top_workbooks=tops["workbook_name"],
-        )
+        """Exact totals and top lists, from rollups where they answer exactly.
 
-    def _top(self, paths: list[str], flt: EventFilter, column: str, top: int | None) -> pa.Table:
-        schema = pa.schema([(column, pa.string()), ("count", pa.int64())])
-        return self._table(sql.stats_top(paths, flt, column, top)).cast(schema)
+        Files wholly inside a time-only filter contribute their rollups; every other matching
+        file is read by one grouped scan (storage.parquet_queries.stats_groups).
+        """
+        with translate_errors("stats"), self._files.snapshot() as files:
+            lo, hi = _us(flt.start), _us(flt.end)
+            time_only = flt == EventFilter(start=flt.start, end=flt.end)
+            inside = [f for f in files if time_only and _within(f, lo, hi)]
+            scan = [f for f in files if f.overlaps(lo, hi) and f not in inside]
+            rollups = [self._files.rollups.get(f.path) for f in inside]
+            bounds = [(f.min_us, f.max_us) for f in inside]
+            if scan:
+                grouped = self._table(sql.stats_groups(self._paths(scan), flt))
+                edge = grouped.filter(pc.equal(grouped.column("dim"), 4)).to_pylist()
+                if edge and edge[0]["lo"] is not None:
+                    bounds.append((edge[0]["lo"], edge[0]["hi"]))
+                rollups.append(grouped.select(["dim", "key", "count"]).cast(ROLLUP_SCHEMA))
+            s = summarize(rollups, top)
+        return Stats(
+            total_events=s.total_events,
+            unique_users=s.unique_users,
+            unique_workbooks=s.unique_workbooks,
+            unique_sessions=s.unique_sessions,
+            first_event_at=_dt(min((b[0] for b in bounds), default=None)),
+            last_event_at=_dt(max((b[1] for b in bounds), default=None)),
+            by_event_type=s.by_event_type,
+            top_users=s.top_users,
+            top_workbooks=s.top_workbooks,
+        )
 
     def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
         """Counts per bucket (and group), zero-filled in SQL."""
@@ -326,6 +351,11 @@ class ParquetStore:
             )
         except Exception as exc:  # health reports, never raises
             return HealthCheck(ok=False, detail=f"parquet store unavailable: {exc}")
+
+
+def _within(f: DataFile, start_us: int | None, end_us: int | None) -> bool:
+    """Whether every row of `f` lies in [start_us, end_us)."""
+    return (start_us is None or f.min_us >= start_us) and (end_us is None or f.max_us < end_us)
 
 
 def _first_per_id(table: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:

@@ -2,7 +2,8 @@
 
 Invariants after every kill: every append that returned is fully present; no append is partly
 present (a batch spans two months, i.e. two files, committed by one manifest swap); no event_id is
-visible twice; the manifest lists only existing files and, after open, nothing else is on disk.
+visible twice; the manifest lists only existing files, each with its rollup sidecar, and after
+open nothing else is on disk; rollup-answered stats equal the plain rows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from storage.base import EventFilter, Page
 from storage.parquet_layout import MANIFEST_FILE
+from storage.parquet_rollup import rollup_path
 from storage.parquet_store import ParquetStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +54,7 @@ def _check_manifest(root: Path) -> None:
     manifest = json.loads((root / MANIFEST_FILE).read_text())
     for entry in manifest["files"]:
         assert (root / entry["path"]).exists()
+        assert (root / rollup_path(entry["path"])).exists(), "a committed file lacks its rollup"
 
 
 @pytest.mark.slow
@@ -66,10 +69,14 @@ def test_kill_minus_nine_never_loses_or_doubles(tmp_path: Path) -> None:
         store = ParquetStore(root)
         store.open()
         try:
-            ids = store.query(EventFilter(), Page(limit=1_000_000)).column("event_id").to_pylist()
-            assert store.stats(EventFilter(), 1).total_events == len(ids)
+            rows = store.query(EventFilter(), Page(limit=1_000_000))
+            ids = rows.column("event_id").to_pylist()
+            stats = store.stats(EventFilter(), 1)  # every file wholly inside: rollups only
+            assert stats.total_events == len(ids)
+            assert stats.unique_sessions == len(set(rows.column("session_id").to_pylist()))
             on_disk = {p.relative_to(root).as_posix() for p in (root / "events").rglob("*") if p.is_file()}
-            assert on_disk == {f.path for f in store._files.manifest.files}
+            live = store._files.manifest.files
+            assert on_disk == {f.path for f in live} | {f.rollup for f in live}
         finally:
             store.close()
         assert len(ids) == len(set(ids))

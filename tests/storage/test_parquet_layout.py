@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from storage.base import EventFilter, Page
 from storage.errors import TerminalStoreError
 from storage.parquet_index import HashIndex
-from storage.parquet_layout import MANIFEST_FILE, FileSet
+from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, MANIFEST_FILE, FileSet
 from storage.parquet_store import ParquetStore
 from tests.contract.events import BASE, Row, event, table
 
@@ -91,16 +92,21 @@ def test_orphans_are_deleted_at_open(tmp_path: Path) -> None:
         s.close()
 
 
+def _with_key(t: pa.Table) -> pa.Table:
+    return t.append_column(FILE_SCHEMA.field(CELL_KEY), pa.nulls(t.num_rows, pa.uint64()))
+
+
 def test_retired_files_outlive_open_snapshots(tmp_path: Path) -> None:
     files = FileSet(tmp_path)
     files.load()
-    first = files.write(table(_month_batch(0)), 202403)
+    first = files.write(_with_key(table(_month_batch(0))), 202403)
     files.commit([first])
     with files.snapshot() as snap:
-        second = files.write(table(_month_batch(10)), 202403)
+        second = files.write(_with_key(table(_month_batch(10))), 202403)
         files.commit([second], remove=[first])
         assert (tmp_path / snap[0].path).exists()
     assert not (tmp_path / first.path).exists()
+    assert not (tmp_path / first.rollup).exists()
     manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
     assert [f["path"] for f in manifest["files"]] == [second.path]
     assert manifest["generation"] == 2

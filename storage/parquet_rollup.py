@@ -1,0 +1,168 @@
+"""Per-file rollups of the Parquet store: exact counts kept beside every data file, for /stats.
+
+Why: an exact dashboard over 10 M events must not rescan 10 M rows (the distinct-session count
+alone dominates). Every data file gets a sidecar `<name>.agg.arrow` holding, for its rows, the
+event count per event_type, user_name and workbook_name and the count per session_id. The store
+writes and fsyncs it with its data file, before the manifest commit that makes both visible, and
+compaction writes the merged rollup of its inputs the same way; a missing sidecar is rebuilt from
+its data file at open. Files never share an event_id (dedup at write, compaction only moves rows),
+so summing rollups of whole files is exact, and distinct keys are counted over the union.
+
+Stats over a time range use the rollups of files wholly inside it and scan only the boundary files
+(storage.parquet_queries.stats_groups), whose grouped rows have the same shape as a rollup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+__all__ = [
+    "DIMS",
+    "ROLLUP_SCHEMA",
+    "RollupCache",
+    "Summary",
+    "merge",
+    "rollup_of",
+    "rollup_path",
+    "summarize",
+    "write_rollup",
+]
+
+#: Rollup dimensions, by code (the `dim` column). Session ids are only ever counted distinct.
+DIMS = ("event_type", "user_name", "workbook_name", "session_id")
+EVENT_TYPE, USER, WORKBOOK, SESSION = range(4)
+ROLLUP_SCHEMA = pa.schema([("dim", pa.int8()), ("key", pa.string()), ("count", pa.int64())])
+SUFFIX = ".agg.arrow"
+
+
+def rollup_path(data_path: str) -> str:
+    """The sidecar of a data file (`x.parquet` -> `x.agg.arrow`), relative like its data file."""
+    return data_path.removesuffix(".parquet") + SUFFIX
+
+
+def rollup_of(table: pa.Table) -> pa.Table:
+    """The rollup of some events: (dim, key, count) per non-null key of every dimension."""
+    parts = []
+    for code, column in enumerate(DIMS):
+        grouped = table.select([column]).group_by(column, use_threads=False).aggregate([([], "count_all")])
+        grouped = grouped.filter(pc.is_valid(grouped.column(column)))
+        dim = pa.array([code] * grouped.num_rows, pa.int8())
+        parts.append(
+            pa.table([dim, grouped.column(column), grouped.column("count_all")], schema=ROLLUP_SCHEMA)
+        )
+    return pa.concat_tables(parts).combine_chunks()
+
+
+def merge(rollups: Iterable[pa.Table]) -> pa.Table:
+    """One rollup for the union of disjoint event sets (compaction's merged file)."""
+    table = pa.concat_tables(list(rollups))
+    if table.num_rows == 0:
+        return ROLLUP_SCHEMA.empty_table()
+    summed = table.group_by(["dim", "key"], use_threads=False).aggregate([("count", "sum")])
+    return pa.table(
+        [summed.column("dim"), summed.column("key"), summed.column("count_sum")], schema=ROLLUP_SCHEMA
+    ).sort_by([("dim", "ascending")])
+
+
+def write_rollup(rollup: pa.Table, path: Path) -> None:
+    """Write a sidecar (Arrow IPC file); the caller fsyncs it before committing its data file."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, ROLLUP_SCHEMA) as writer:
+        writer.write_table(rollup.cast(ROLLUP_SCHEMA))
+
+
+def read_rollup(path: Path) -> pa.Table:
+    """Read a sidecar fully into memory."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def rebuild_rollup(root: Path, data_path: str) -> Path:
+    """Recompute a missing sidecar from its data file; returns the written path (not yet fsync'd)."""
+    columns = list(DIMS)
+    target = root / rollup_path(data_path)
+    write_rollup(rollup_of(pq.read_table(root / data_path, columns=columns)), target)
+    return target
+
+
+class RollupCache:
+    """Sidecars read once and kept in memory: files are immutable, so entries never go stale."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.Lock()
+        self._tables: dict[str, pa.Table] = {}
+
+    def put(self, data_path: str, rollup: pa.Table) -> None:
+        """Remember the rollup of a file this process just wrote."""
+        with self._lock:
+            self._tables[data_path] = rollup
+
+    def get(self, data_path: str) -> pa.Table:
+        """The rollup of a live data file."""
+        with self._lock:
+            cached = self._tables.get(data_path)
+        if cached is None:
+            cached = read_rollup(self._root / rollup_path(data_path))
+            self.put(data_path, cached)
+        return cached
+
+    def keep_only(self, live: Iterable[str]) -> None:
+        """Forget files that are no longer live (after compaction retired them)."""
+        keep = set(live)
+        with self._lock:
+            self._tables = {k: v for k, v in self._tables.items() if k in keep}
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The exact figures of `Stats` except the time range."""
+
+    total_events: int
+    unique_users: int
+    unique_workbooks: int
+    unique_sessions: int
+    by_event_type: pa.Table
+    top_users: pa.Table
+    top_workbooks: pa.Table
+
+
+def _ranked(keys: pa.Array, counts: pa.Array, name: str, top: int | None) -> pa.Table:
+    table = (
+        pa.table({name: keys, "count": counts})
+        .group_by(name, use_threads=False)
+        .aggregate([("count", "sum")])
+    )
+    ranked = pa.table({name: table.column(name), "count": table.column("count_sum").cast(pa.int64())})
+    ranked = ranked.sort_by([("count", "descending"), (name, "ascending")])
+    return ranked if top is None else ranked.slice(0, top)
+
+
+def summarize(rollups: list[pa.Table], top: int) -> Summary:
+    """Exact totals, distinct counts and top lists from rollups of disjoint event sets."""
+    table = pa.concat_tables(rollups) if rollups else ROLLUP_SCHEMA.empty_table()
+    dims = table.column("dim")
+
+    def part(code: int) -> pa.Table:
+        return table.filter(pc.equal(dims, pa.scalar(code, pa.int8())))
+
+    types, users, books = (
+        _ranked(t.column("key"), t.column("count"), DIMS[c], None if c == EVENT_TYPE else top)
+        for c, t in ((EVENT_TYPE, part(EVENT_TYPE)), (USER, part(USER)), (WORKBOOK, part(WORKBOOK)))
+    )
+    user_keys, book_keys = part(USER).column("key"), part(WORKBOOK).column("key")
+    return Summary(
+        total_events=int(pc.sum(types.column("count")).as_py() or 0),
+        unique_users=pc.count_distinct(user_keys).as_py(),
+        unique_workbooks=pc.count_distinct(book_keys).as_py(),
+        unique_sessions=pc.count_distinct(part(SESSION).column("key")).as_py(),
+        by_event_type=types,
+        top_users=users,
+        top_workbooks=books,
+    )
