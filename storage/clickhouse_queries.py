@@ -4,10 +4,15 @@ Each builder returns `(sql, params)` for clickhouse-connect's server-side bindin
 so no user value is ever formatted into SQL text. The only identifiers spliced in are table and
 column names from fixed whitelists in this module.
 
-Reads dedupe with FINAL: duplicates of an event can only sit in one monthly partition (the
-partition key derives from the sorting key), so `do_not_merge_across_partitions_select_final`
-lets each partition be finalised on its own, in parallel, and skips partitions that are already
-merged to one part. Counting with FINAL is exact at once, before background merges have run.
+Deduplication at read (`final=True`) is for deployments with several writers (an HTTP server
+that several API replicas write to): two appends racing past the id lookup can both store an
+event, and only FINAL hides the second copy before a merge. Duplicates of an event can only sit
+in one monthly partition (the partition key derives from the sorting key), so
+`do_not_merge_across_partitions_select_final` finalises each partition on its own, in parallel,
+and skips partitions already merged to one part. The embedded engine has exactly one writer,
+which serialises appends behind an exact lookup, so its table never holds a duplicate and its
+reads skip FINAL (`final=False`): FINAL costs 2-10x on the dashboard queries and stops
+projections and read-in-order from being used.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from storage.schema import EVENT_SCHEMA
 
 __all__ = [
     "Query",
+    "all_ids",
     "cell_history",
     "counts_by",
     "create_database",
@@ -40,6 +46,17 @@ Query = tuple[str, dict[str, Any]]
 
 EVENTS: Final = "audit_events"
 FINAL_SETTINGS: Final = "SETTINGS do_not_merge_across_partitions_select_final = 1"
+
+
+def _src(final: bool) -> str:
+    """The events table, deduplicated at read when other writers may have raced this one."""
+    return f"{EVENTS} FINAL" if final else EVENTS
+
+
+def _settings(final: bool) -> str:
+    return FINAL_SETTINGS if final else ""
+
+
 TS: Final = "DateTime64(6, 'UTC')"
 #: Read columns in EVENT_SCHEMA order; LowCardinality columns come back as plain strings.
 COLUMNS: Final = ", ".join(f"`{name}`" for name in EVENT_SCHEMA.names)
@@ -125,7 +142,12 @@ def existing_ids(ids: list[str]) -> Query:
     return "SELECT DISTINCT event_id FROM event_index WHERE event_id IN {ids:Array(String)}", {"ids": ids}
 
 
-def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Query:
+def all_ids() -> str:
+    """Every stored id (repeats possible before merges): what a single writer's filter loads."""
+    return "SELECT event_id FROM event_index"
+
+
+def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None, *, final: bool) -> Query:
     """One keyset page of matching events in (timestamp, event_id) order."""
     params: dict[str, Any] = {"limit": limit}
     where = event_where(flt, params)
@@ -136,35 +158,35 @@ def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Qu
         op = "<" if order == "desc" else ">"
         where += f" AND (timestamp, event_id) {op} ({_ts('c_ts')}, {{c_id:String}})"
     sql = (
-        f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE {where} "
-        f"ORDER BY timestamp {direction}, event_id {direction} LIMIT {{limit:UInt32}} {FINAL_SETTINGS}"
+        f"SELECT {COLUMNS} FROM {_src(final)} WHERE {where} "
+        f"ORDER BY timestamp {direction}, event_id {direction} LIMIT {{limit:UInt32}} {_settings(final)}"
     )
     return sql, params
 
 
-def get_event(event_id: str) -> Query:
+def get_event(event_id: str, *, final: bool) -> Query:
     """The event with that id: its timestamps from event_index narrow audit_events to one day."""
     sql = (
-        f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE event_id = {{id:String}} "
+        f"SELECT {COLUMNS} FROM {_src(final)} WHERE event_id = {{id:String}} "
         "AND toDate(timestamp) IN (SELECT toDate(timestamp) FROM event_index WHERE event_id = {id:String}) "
-        f"ORDER BY _version DESC LIMIT 1 {FINAL_SETTINGS}"
+        f"ORDER BY _version DESC LIMIT 1 {_settings(final)}"
     )
     return sql, {"id": event_id}
 
 
-def cell_history(workbook: str, sheet: str, cell: str, limit: int) -> Query:
+def cell_history(workbook: str, sheet: str, cell: str, limit: int, *, final: bool) -> Query:
     """Changes of one cell, newest first; the hash condition lets the cell bloom filter prune."""
     sql = (
-        f"SELECT {COLUMNS} FROM {EVENTS} FINAL "
+        f"SELECT {COLUMNS} FROM {_src(final)} "
         "WHERE cityHash64(ifNull(workbook_name, ''), ifNull(sheet_name, ''), ifNull(cell_address, ''))"
         " = cityHash64({w:String}, {s:String}, {c:String})"
         " AND workbook_name = {w:String} AND sheet_name = {s:String} AND cell_address = {c:String} "
-        f"ORDER BY timestamp DESC, event_id DESC LIMIT {{limit:UInt32}} {FINAL_SETTINGS}"
+        f"ORDER BY timestamp DESC, event_id DESC LIMIT {{limit:UInt32}} {_settings(final)}"
     )
     return sql, {"w": workbook, "s": sheet, "c": cell, "limit": limit}
 
 
-def totals(flt: EventFilter) -> Query:
+def totals(flt: EventFilter, *, final: bool) -> Query:
     """Exact totals over the deduplicated matching events (one pass)."""
     params: dict[str, Any] = {}
     sql = (
@@ -172,12 +194,12 @@ def totals(flt: EventFilter) -> Query:
         "toInt64(uniqExact(workbook_name)) AS unique_workbooks, "
         "toInt64(uniqExact(session_id)) AS unique_sessions, "
         "min(timestamp) AS first_event_at, max(timestamp) AS last_event_at "
-        f"FROM {EVENTS} FINAL WHERE {event_where(flt, params)} {FINAL_SETTINGS}"
+        f"FROM {_src(final)} WHERE {event_where(flt, params)} {_settings(final)}"
     )
     return sql, params
 
 
-def counts_by(flt: EventFilter, column: str, top: int | None) -> Query:
+def counts_by(flt: EventFilter, column: str, top: int | None, *, final: bool) -> Query:
     """(k, count) over non-null keys, count desc then key asc, optionally the first `top`."""
     if column not in GROUP_COLUMNS:
         raise ValueError(f"cannot group by {column!r}")
@@ -189,14 +211,16 @@ def counts_by(flt: EventFilter, column: str, top: int | None) -> Query:
         limit = "LIMIT {top:UInt32}"
     sql = (
         # The key's alias must not be the column's name: ClickHouse would let the WHERE see it.
-        f"SELECT CAST({column}, 'String') AS k, toInt64(count()) AS count FROM {EVENTS} FINAL "
+        f"SELECT CAST({column}, 'String') AS k, toInt64(count()) AS count FROM {_src(final)} "
         f"WHERE {where} AND {column} IS NOT NULL GROUP BY k "
-        f"ORDER BY count DESC, k ASC {limit} {FINAL_SETTINGS}"
+        f"ORDER BY count DESC, k ASC {limit} {_settings(final)}"
     )
     return sql, params
 
 
-def timeseries_counts(flt: EventFilter, width_us: int, offset_us: int, group_by: GroupBy | None) -> Query:
+def timeseries_counts(
+    flt: EventFilter, width_us: int, offset_us: int, group_by: GroupBy | None, *, final: bool
+) -> Query:
     """Counts per (bucket index, group): bucket = floor((ts - offset) / width)."""
     params: dict[str, Any] = {"width": width_us, "offset": offset_us}
     where = event_where(flt, params)
@@ -205,8 +229,8 @@ def timeseries_counts(flt: EventFilter, width_us: int, offset_us: int, group_by:
     grp = f"CAST({group_by}, 'Nullable(String)')" if group_by else "CAST(NULL, 'Nullable(String)')"
     sql = (
         "SELECT toInt64(intDiv(toUnixTimestamp64Micro(timestamp) - {offset:Int64}, {width:Int64})) AS b, "
-        f"{grp} AS grp, toInt64(count()) AS n FROM {EVENTS} FINAL WHERE {where} "
-        f"GROUP BY b, grp ORDER BY b, grp {FINAL_SETTINGS}"
+        f"{grp} AS grp, toInt64(count()) AS n FROM {_src(final)} WHERE {where} "
+        f"GROUP BY b, grp ORDER BY b, grp {_settings(final)}"
     )
     return sql, params
 
@@ -260,12 +284,12 @@ def sessions_page(flt: SessionFilter, limit: int, after: tuple[dt.datetime, str]
     return sql, params
 
 
-def export(flt: EventFilter) -> Query:
+def export(flt: EventFilter, *, final: bool) -> Query:
     """Every matching event, oldest first, for a streamed export."""
     params: dict[str, Any] = {}
     sql = (
-        f"SELECT {COLUMNS} FROM {EVENTS} FINAL WHERE {event_where(flt, params)} "
-        f"ORDER BY timestamp ASC, event_id ASC {FINAL_SETTINGS}"
+        f"SELECT {COLUMNS} FROM {_src(final)} WHERE {event_where(flt, params)} "
+        f"ORDER BY timestamp ASC, event_id ASC {_settings(final)}"
     )
     return sql, params
 

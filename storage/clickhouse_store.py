@@ -9,11 +9,19 @@ calls on its connection handle with its own lock (a second call on a handle with
 would silently return nothing, so it must); the HTTP client is created with
 `autogenerate_session_id=False`, which makes it safe to share (urllib3's pool, no session lock).
 
-Idempotency, three layers: (1) ids already stored are looked up by primary key in event_index
-(whatever their timestamp) and dropped, which also gives AppendResult.duplicates exactly; (2) every insert carries an
-`insert_deduplication_token` derived from its content (sha256 of the sorted event ids), so an exact
-retry of an insert whose answer was lost is dropped by the engine; (3) concurrent inserts racing
-past (1) collapse in ReplacingMergeTree, and reads use FINAL so they never show a duplicate.
+Idempotency, three layers: (1) ids already stored are dropped before the insert, which also
+gives AppendResult.duplicates exactly: the exact test is a primary-key lookup in event_index
+(whatever the timestamp); (2) every insert carries an `insert_deduplication_token` derived from
+its content (sha256 of the sorted event ids), so an exact retry of an insert whose answer was
+lost is dropped by the engine; (3) with several writers, inserts racing past (1) collapse in
+ReplacingMergeTree, and reads use FINAL so they never show a duplicate.
+
+Writers: `single_writer` is True for the embedded engine (chdb opens a data path in one process
+only, and this store serialises its appends per database with a process-wide lock), False for
+http(s) servers, which several API replicas may write to at once. A single writer keeps an
+in-process filter of stored-id hashes (storage.clickhouse_ids) so that only re-sent ids reach the
+engine lookup, and, since its table never holds a duplicate, reads without FINAL. Passing
+`single_writer=False` for chdb gives the multi-writer behaviour (tests use it).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -43,6 +52,7 @@ from storage.base import (
     Stats,
 )
 from storage.clickhouse_errors import retrying, translate
+from storage.clickhouse_ids import IdFilter, WriterState, hash_ids, writer_state
 from storage.clickhouse_migrations import DDL_DIR, apply_migrations
 from storage.clickhouse_timeseries import bucket_bounds, bucket_width, zero_fill
 from storage.errors import InvalidQueryError, TerminalStoreError
@@ -104,7 +114,14 @@ class ClickHouseStore:
 
     name = "clickhouse"
 
-    def __init__(self, dsn: str, *, database: str | None = None, ddl_dir: Path = DDL_DIR) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        database: str | None = None,
+        ddl_dir: Path = DDL_DIR,
+        single_writer: bool | None = None,
+    ) -> None:
         db = database or database_from_dsn(dsn) or DEFAULT_DATABASE
         if not _IDENT.match(db):
             raise TerminalStoreError(f"invalid ClickHouse database name {db!r}")
@@ -112,6 +129,19 @@ class ClickHouseStore:
         self._dsn, self.cluster = _cluster_flag(dsn)
         self._ddl_dir = ddl_dir / "cluster" if self.cluster else ddl_dir
         self._client: Any = None
+        parts = urlsplit(self._dsn)
+        embedded = parts.scheme.lower() == "chdb"
+        if single_writer and not embedded:
+            raise TerminalStoreError(
+                "single_writer needs the embedded engine (chdb://): a server may have several"
+            )
+        #: True: this process is the only writer (see the module docstring): no FINAL at read.
+        self.single_writer = embedded if single_writer is None else single_writer
+        self._writer: WriterState = (
+            writer_state(str(Path(unquote(parts.netloc + parts.path)).resolve()), db)
+            if self.single_writer
+            else WriterState()
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -151,6 +181,11 @@ class ClickHouseStore:
             )
         return HealthCheck(ok=str(value) == "1", detail="clickhouse ok", data={"database": self.database})
 
+    @property
+    def _final(self) -> bool:
+        """Deduplicate at read: only when other writers may have raced this one."""
+        return not self.single_writer
+
     def _conn(self) -> Any:
         if self._client is None:
             raise TerminalStoreError("ClickHouseStore is not open")
@@ -163,31 +198,60 @@ class ClickHouseStore:
     # -- writes --------------------------------------------------------------------------------
 
     def append(self, batch: pa.Table, /) -> AppendResult:
-        """Store the rows whose event_id is new; in-batch duplicates keep the first row."""
+        """Store the rows whose event_id is new; in-batch duplicates keep the first row.
+
+        Appends of one store (and, for a single writer, of one database) are serialised, so the
+        lookup and the insert of one append never interleave with another's.
+        """
         if batch.num_rows == 0:
             return AppendResult(stored=0, duplicates=0)
         rows = _first_per_id(batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
-        fresh = self._drop_stored(rows)
-        if fresh.num_rows:
-            self._insert(fresh)
+        with self._writer.lock:
+            fresh = self._drop_stored(rows)
+            if fresh.num_rows:
+                self._insert(fresh)
         return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
 
     @retrying
     def _drop_stored(self, rows: pa.Table) -> pa.Table:
-        """`rows` without the ids already stored, whatever their timestamp (see event_index)."""
+        """`rows` without the ids already stored, whatever their timestamp (see event_index).
+
+        A single writer asks the engine only about ids its hash filter may have seen.
+        """
         ids = rows.column("event_id")
+        probe = ids
+        if self.single_writer:
+            known = self._id_filter().maybe_contains(hash_ids(ids))
+            if not known.any():
+                return rows
+            probe = pc.filter(ids, pa.array(known))
         stored: list[str] = []
-        for offset in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids.slice(offset, _LOOKUP_CHUNK).to_pylist()
+        for offset in range(0, len(probe), _LOOKUP_CHUNK):
+            chunk = probe.slice(offset, _LOOKUP_CHUNK).to_pylist()
             found = self._arrow(q.existing_ids(chunk))
             stored.extend(found.column("event_id").to_pylist())
         if not stored:
             return rows
         return rows.filter(pc.invert(pc.is_in(ids, value_set=pa.array(stored, pa.string()))))
 
+    def _id_filter(self) -> IdFilter:
+        """The single writer's filter of stored-id hashes, loaded from event_index on first use."""
+        with self._writer.lock:
+            ids = self._writer.ids
+            if ids is None:
+                with self._conn().query_arrow_stream(q.all_ids()) as stream:
+                    ids = self._writer.load(_id_chunks(stream))
+            return ids
+
     @retrying
     def _insert(self, rows: pa.Table) -> None:
-        """One insert; its dedup token is the content's identity, so an exact retry is dropped."""
+        """One insert; its dedup token is the content's identity, so an exact retry is dropped.
+
+        A single writer records the ids' hashes first: should the insert fail or its answer be
+        lost, they are only "maybe stored", which the exact lookup settles next time.
+        """
+        if self.single_writer:
+            self._id_filter().add(hash_ids(rows.column("event_id")))
         ids = pc.sort_indices(rows.column("event_id"))
         digest = hashlib.sha256("\n".join(rows.column("event_id").take(ids).to_pylist()).encode())
         settings = {"insert_deduplication_token": digest.hexdigest()}
@@ -202,22 +266,24 @@ class ClickHouseStore:
         """Matching events in (timestamp, event_id) order, keyset-paged."""
         if page.limit < 1:
             raise InvalidQueryError("limit must be at least 1")
-        return _events(self._arrow(q.page(flt, page.limit, page.order, page.after)))
+        return _events(self._arrow(q.page(flt, page.limit, page.order, page.after, final=self._final)))
 
     @retrying
     def get_event(self, event_id: str, /) -> pa.Table:
         """Zero or one row."""
-        return _events(self._arrow(q.get_event(event_id)))
+        return _events(self._arrow(q.get_event(event_id, final=self._final)))
 
     @retrying
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """Every event on that exact cell, newest first."""
-        return _events(self._arrow(q.cell_history(workbook_name, sheet_name, cell_address, limit)))
+        return _events(
+            self._arrow(q.cell_history(workbook_name, sheet_name, cell_address, limit, final=self._final))
+        )
 
     @retrying
     def stats(self, flt: EventFilter, top: int, /) -> Stats:
         """Exact figures over the deduplicated matching events."""
-        row = self._arrow(q.totals(flt)).to_pylist()[0]
+        row = self._arrow(q.totals(flt, final=self._final)).to_pylist()[0]
         empty = int(row["total_events"]) == 0
         return Stats(
             total_events=int(row["total_events"]),
@@ -233,7 +299,7 @@ class ClickHouseStore:
 
     def _counts(self, flt: EventFilter, column: str, top: int | None) -> pa.Table:
         return (
-            self._arrow(q.counts_by(flt, column, top))
+            self._arrow(q.counts_by(flt, column, top, final=self._final))
             .rename_columns([column, "count"])
             .cast(_COUNT_SCHEMAS[column])
         )
@@ -243,7 +309,7 @@ class ClickHouseStore:
         """Zero-filled counts per bucket (and group); see storage.clickhouse_timeseries."""
         width, offset = bucket_width(bucket)
         lo, hi = bucket_bounds(flt.start, flt.end, width, offset)
-        counts = self._arrow(q.timeseries_counts(flt, width, offset, group_by))
+        counts = self._arrow(q.timeseries_counts(flt, width, offset, group_by, final=self._final))
         return zero_fill(counts, lo, hi, width, offset, grouped=group_by is not None)
 
     @retrying
@@ -262,10 +328,16 @@ class ClickHouseStore:
         if "://" in destination and not destination.startswith("file://"):
             raise InvalidQueryError("this store exports to a local directory only")
         target = Path(destination.removeprefix("file://"))
-        sql, params = q.export(flt)
+        sql, params = q.export(flt, final=self._final)
         with self._conn().query_arrow_stream(sql, parameters=params) as stream:
             manifest = write_partitioned(_event_batches(stream), target)
         return ExportResult(destination=str(target), manifest=manifest)
+
+
+def _id_chunks(stream: Any) -> Iterator[pa.Array]:
+    for block in stream:
+        column = block.column("event_id")
+        yield column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _first_per_id(rows: pa.Table) -> pa.Table:

@@ -1,7 +1,10 @@
 """ClickHouse-specific guarantees: no duplicate visible before merges, exact rollup, first wins.
 
-These go below the Protocol on purpose (they insert through the store's own insert path, past the
-id lookup) to reproduce what concurrent appends racing each other leave in the table.
+Every test runs in both writer modes: "single" (the embedded default: one writer, in-process id
+filter, reads without FINAL) and "shared" (several writers may race: reads use FINAL). Some go
+below the Protocol on purpose (they insert through the store's own insert path, past the id
+lookup) to reproduce what concurrent appends racing each other leave in the table; that can only
+happen with several writers, so those run in "shared" mode only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 
 from storage.base import EventFilter, Page, SessionFilter
 from storage.clickhouse_store import ClickHouseStore
+from storage.errors import TerminalStoreError
 from storage.schema import EVENT_SCHEMA
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
@@ -49,9 +53,13 @@ def table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
 
 
-@pytest.fixture
-def ch(chdb_path: Path) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}")
+@pytest.fixture(params=["single", "shared"])
+def ch(request: pytest.FixtureRequest, chdb_path: Path) -> Iterator[ClickHouseStore]:
+    store = ClickHouseStore(
+        f"chdb://{chdb_path}",
+        database=f"t_{uuid.uuid4().hex[:12]}",
+        single_writer=request.param == "single",
+    )
     store.open()
     try:
         yield store
@@ -65,9 +73,15 @@ def raw_count(store: ClickHouseStore, sql: str) -> int:
 
 def test_duplicates_invisible_before_merges(ch: ClickHouseStore) -> None:
     ch._conn().command("SYSTEM STOP MERGES audit_events")
-    ch._insert(table([event(i) for i in range(1, 4)]))
-    ch._insert(table([event(i) for i in range(1, 6)]))  # 1..3 again, in a second part
-    assert raw_count(ch, "SELECT count() FROM audit_events") == 8
+    if ch.single_writer:  # the only writer: the lookup keeps the re-sent 1..3 out of the table
+        ch.append(table([event(i) for i in range(1, 4)]))
+        result = ch.append(table([event(i) for i in range(1, 6)]))
+        assert (result.stored, result.duplicates) == (2, 3)
+        assert raw_count(ch, "SELECT count() FROM audit_events") == 5
+    else:  # writers racing past the lookup: 1..3 again, in a second part
+        ch._insert(table([event(i) for i in range(1, 4)]))
+        ch._insert(table([event(i) for i in range(1, 6)]))
+        assert raw_count(ch, "SELECT count() FROM audit_events") == 8
     assert (
         raw_count(
             ch,
@@ -115,6 +129,8 @@ def test_exact_retry_dropped_by_insert_token(ch: ClickHouseStore) -> None:
 
 
 def test_first_stored_version_wins_even_when_racing(ch: ClickHouseStore) -> None:
+    if ch.single_writer:
+        pytest.skip("only several writers can race past the id lookup")
     first = dt.datetime.now(dt.UTC)
     ch._insert(table([event(1, new_value="first", received=first)]))
     ch._insert(table([event(1, new_value="second", received=first + dt.timedelta(seconds=1)), event(2)]))
@@ -142,3 +158,32 @@ def test_results_are_exactly_the_protocol_types(ch: ClickHouseStore) -> None:
     empty = ch.get_event(str(uuid.uuid4()))
     assert empty.num_rows == 0
     assert empty.schema == EVENT_SCHEMA
+
+
+def test_single_writer_filter_loads_what_others_stored(chdb_path: Path) -> None:
+    """A single writer opening a database that already holds events still drops their ids."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    before = ClickHouseStore(f"chdb://{chdb_path}", database=database, single_writer=False)
+    before.open()
+    before.append(table([event(i) for i in range(1, 4)]))
+    before.close()
+    single = ClickHouseStore(f"chdb://{chdb_path}", database=database)
+    single.open()
+    try:
+        assert single.single_writer
+        result = single.append(table([event(i) for i in range(2, 6)]))
+        assert (result.stored, result.duplicates) == (2, 2)
+        other = ClickHouseStore(f"chdb://{chdb_path}", database=database)  # same process, same db
+        other.open()
+        again = other.append(table([event(i) for i in range(4, 8)]))
+        other.close()
+        assert (again.stored, again.duplicates) == (2, 2)
+        assert raw_count(single, "SELECT count() FROM audit_events") == 7
+    finally:
+        single.close()
+
+
+def test_single_writer_needs_the_embedded_engine() -> None:
+    with pytest.raises(TerminalStoreError):
+        ClickHouseStore("http://u:p@h:8123/db", single_writer=True)
+    assert not ClickHouseStore("http://u:p@h:8123/db").single_writer
