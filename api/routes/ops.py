@@ -61,6 +61,8 @@ async def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
+#: The spool "has room" while at least this much of its cap is free (about one small batch).
+SPOOL_MIN_FREE_BYTES: Final = 64 * 1024
 #: A store health probe slower than this counts as "down" (a hung server must not hang /health).
 HEALTH_PROBE_TIMEOUT_S: Final = 2.0
 
@@ -83,7 +85,8 @@ def acceptance(state: AppState) -> Acceptance:
     """Cheap (no store call): store usable by the write path, or spool with room."""
     spool = state.appender.spool
     store_ok = state.deferred.is_open and state.appender.breaker.state == CLOSED and spool.depth == 0
-    room = spool.bytes < spool.max_bytes and _writable(spool.directory)
+    free = spool.max_bytes - spool.bytes
+    room = free >= min(SPOOL_MIN_FREE_BYTES, spool.max_bytes) and _writable(spool.directory)
     return Acceptance(store=store_ok, spool=room, draining=state.draining)
 
 

@@ -62,7 +62,8 @@ def stored(store: EventStore) -> list[str]:
 
 
 def stored_result(outcome: Outcome) -> AppendResult:
-    assert outcome.status == "stored" and outcome.result is not None
+    assert outcome.status == "stored"
+    assert outcome.result is not None
     return outcome.result
 
 
