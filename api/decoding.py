@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 from api.arrow_input import columns_from_arrow
 from api.body_errors import check_event_count, invalid_body
 from api.columns import RawColumns, columns_from_events
+from api.event_ids import derive_event_ids
 from api.json_input import ParsedBody, parse_json, parse_ndjson
-from api.normalize import derive_event_id
 from api.validation import validate_columns
 from storage.schema import EVENT_SCHEMA, MAX_EVENT_BYTES, UTC_MICROS
 
@@ -150,16 +150,12 @@ def _fill_derived_ids(columns: dict[str, pa.Array]) -> pa.Array:
     ids = columns["event_id"]
     if ids.null_count == 0:
         return ids
-    missing = np.flatnonzero(np.asarray(ids.is_null())).tolist()
-    take = pa.array(missing, pa.int64())
-    content = {n: a.take(take) for n, a in columns.items() if n not in _DERIVE_SKIP}
-    content["timestamp"] = content["timestamp"].cast(pa.int64())
-    rows: list[dict[str, Any]] = pa.table(content).to_pylist()
-    filled = ids.to_pylist()
-    for index, row in zip(missing, rows, strict=True):
-        row["attributes"] = {k: v for k, v in row["attributes"]}
-        filled[index] = derive_event_id(row)
-    return pa.array(filled, pa.string())
+    if ids.null_count == len(ids):
+        return derive_event_ids(columns)
+    missing = pa.array(np.flatnonzero(np.asarray(ids.is_null())), pa.int64())
+    derived = derive_event_ids({n: a.take(missing) for n, a in columns.items() if n not in _DERIVE_SKIP})
+    filled = pa.array(np.cumsum(np.asarray(ids.is_null())) - 1, pa.int64())
+    return pc.if_else(ids.is_null(), derived.take(pc.max_element_wise(filled, 0)), ids)
 
 
 def _first_occurrences(ids: pa.Array) -> pa.Array | None:

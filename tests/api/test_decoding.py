@@ -12,7 +12,7 @@ import pytest
 
 from api.decoding import DecodedBatch, decode_batch
 from api.errors import ApiError
-from api.normalize import normalize_event_type
+from api.normalize import derive_event_id, normalize_event_type
 from storage.schema import EVENT_SCHEMA, STRING_LIMITS
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -523,3 +523,22 @@ def test_table_is_in_input_order() -> None:
     batch = decode(events)
     assert batch.table.column("user_name").to_pylist() == [f"u{i}" for i in range(50) if i != 10]
     assert pa.types.is_timestamp(batch.table.schema.field("timestamp").type)
+
+
+def test_bulk_derived_ids_match_the_reference_definition() -> None:
+    events = [
+        event(event_id=None, new_value=1e20, old_value=True, formula="", K={"b": [1, None], "a": "\x01"}),
+        event(user_name='q"uote\\back\nline\x00', sheet_name="Übersicht 数据 👍🏽", Z=-0.0, A=None),
+        event(event_id=None, session_id="s", workbook_name="\\\\fs01\\x.xlsm", cell_address="A1:C9"),
+        event(event_id=None, timestamp="2000-01-01T00:00:00Z"),
+    ]
+    rows = decode(events).table.to_pylist()
+    for row, sent in zip(rows, events, strict=True):
+        if sent.get("event_id") is not None:
+            continue
+        content = {k: v for k, v in row.items() if k not in ("event_id", "received_at", "batch_id")}
+        content["timestamp"] = (row["timestamp"] - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(
+            microseconds=1
+        )
+        content["attributes"] = dict(row["attributes"])
+        assert row["event_id"] == derive_event_id(content)
