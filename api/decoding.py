@@ -115,10 +115,13 @@ def _assemble(
         EventError(index, _reported_id(raw, values, index), issue.field, issue.message)
         for index, issue in sorted(raw.issues.items())
     )
-    valid = np.ones(raw.length, dtype=bool)
-    valid[[e.index for e in errors]] = False
-    columns = {name: array.filter(pa.array(valid)) for name, array in values.items()}
-    columns["attributes"] = raw.attributes.filter(pa.array(valid))
+    columns = dict(values)
+    columns["attributes"] = raw.attributes
+    if errors:
+        valid = np.ones(raw.length, dtype=bool)
+        valid[[e.index for e in errors]] = False
+        mask = pa.array(valid)
+        columns = {name: array.filter(mask) for name, array in columns.items()}
     columns["event_id"] = _fill_derived_ids(columns)
     keep = _first_occurrences(columns["event_id"])
     count = len(columns["event_id"]) if keep is None else len(keep)

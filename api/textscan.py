@@ -20,16 +20,24 @@ HEX[ord("a") : ord("f") + 1] = True
 HEX[ord("A") : ord("F") + 1] = True
 
 
+def byte_lengths_of(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(start, byte length) of each value of a string column, from its offsets (null values: length 0)."""
+    n = len(strings)
+    offsets_buffer = strings.buffers()[1]
+    if offsets_buffer is None:  # an all-null array may come without offsets
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[strings.offset : strings.offset + n + 1]
+    return offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
+
+
 def byte_matrix(strings: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, width) uint8 matrix of each value's first `width` bytes (0-padded), and each value's byte length.
 
     Null values have length 0. `strings` must be of Arrow type string.
     """
     n = len(strings)
-    _, offsets_buffer, data_buffer = strings.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[strings.offset : strings.offset + n + 1]
-    starts = offsets[:-1].astype(np.int64)
-    lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
+    data_buffer = strings.buffers()[2]
+    starts, lengths = byte_lengths_of(strings)
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     if data.size == 0:
         return np.zeros((n, width), dtype=np.uint8), lengths

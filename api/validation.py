@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from api.columns import RawColumns
 from api.normalize import normalize_event_type
-from api.textscan import HEX, byte_matrix
+from api.textscan import HEX, byte_lengths_of, byte_matrix
 from api.timestamps import FORMAT_MESSAGE, to_utc_micros
 from storage.schema import MAX_EVENT_BYTES, MAX_FUTURE, MIN_TIMESTAMP, STRING_LIMITS, UTC_MICROS
 
@@ -42,10 +42,7 @@ def validate_columns(raw: RawColumns, *, now: dt.datetime, check_sizes: bool = T
         _flag(raw, name, np.asarray(raw.arrays[name].is_null()), "is required")
     out["timestamp"] = _timestamps(raw, now)
     for name, (low, high) in STRING_LIMITS.items():
-        lengths = pc.utf8_length(raw.arrays[name])
-        _flag(raw, name, _mask(pc.greater(lengths, high)), f"must be at most {high} characters")
-        if low:
-            _flag(raw, name, _mask(pc.less(lengths, low)), f"must be at least {low} character(s)")
+        _check_length(raw, name, low, high)
     out["event_type"] = _event_types(raw)
     return out
 
@@ -67,6 +64,25 @@ def event_sizes(raw: RawColumns) -> np.ndarray:
     )
     rows = np.repeat(np.arange(raw.length), np.diff(np.asarray(attributes.offsets)))
     return total + np.bincount(rows, weights=pair_sizes, minlength=raw.length).astype(np.int64)
+
+
+def _check_length(raw: RawColumns, name: str, low: int, high: int) -> None:
+    """Flag values outside [low, high] characters; characters are only counted when bytes could exceed.
+
+    A value has at most as many characters as UTF-8 bytes and is empty exactly when it has no bytes,
+    so the byte lengths (from the offsets, no kernel) settle the usual case.
+    """
+    array = raw.arrays[name]
+    _, byte_lengths = byte_lengths_of(array)
+    if len(byte_lengths) and byte_lengths.max() > high:
+        lengths = pc.utf8_length(array)
+        _flag(raw, name, _mask(pc.greater(lengths, high)), f"must be at most {high} characters")
+    if low:
+        too_short = pc.less(pc.utf8_length(array), low) if low > 1 else None
+        mask = (
+            _mask(too_short) if too_short is not None else (byte_lengths == 0) & np.asarray(array.is_valid())
+        )
+        _flag(raw, name, mask, f"must be at least {low} character(s)")
 
 
 def _mask(condition: pa.Array) -> np.ndarray:
