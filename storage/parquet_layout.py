@@ -114,11 +114,14 @@ class Manifest:
 
     generation: int
     files: tuple[DataFile, ...]
+    #: The cell-key function's value on a fixed input when the files' keys were computed.
+    cell_key_probe: int | None = None
 
     def to_json(self) -> str:
         """Serialised form written to `_manifest.json`."""
         files = [{"path": f.path, "rows": f.rows, "min_us": f.min_us, "max_us": f.max_us} for f in self.files]
-        return json.dumps({"format": FORMAT, "generation": self.generation, "files": files}, indent=1)
+        data = {"format": FORMAT, "generation": self.generation, "cell_key_probe": self.cell_key_probe}
+        return json.dumps({**data, "files": files}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -127,7 +130,7 @@ class Manifest:
         if data.get("format", 1) != FORMAT and data["files"]:
             raise ValueError(f"parquet store format {data.get('format', 1)} is not {FORMAT}: re-import it")
         files = tuple(DataFile(f["path"], f["rows"], f["min_us"], f["max_us"]) for f in data["files"])
-        return cls(int(data["generation"]), files)
+        return cls(int(data["generation"]), files, data.get("cell_key_probe"))
 
 
 class FileSet:
@@ -188,6 +191,15 @@ class FileSet:
                 self._readers -= 1
             self._delete_retired()
 
+    def adopt_cell_key(self, probe: int) -> bool:
+        """Whether the files' cell keys were made by the function giving `probe` (recorded if new)."""
+        with self._lock:
+            current = self._manifest
+            if current.cell_key_probe is None or not current.files:
+                self._manifest = Manifest(current.generation, current.files, probe)
+                return True
+            return current.cell_key_probe == probe
+
     def new_path(self, month_key: int) -> Path:
         """A fresh, unique data file path in a month's directory; invisible until committed."""
         directory = self.root / partition_of(month_key)
@@ -229,7 +241,7 @@ class FileSet:
         with self._lock:
             current = self._manifest
         kept = tuple(f for f in current.files if f not in gone)
-        manifest = Manifest(current.generation + 1, kept + tuple(add))
+        manifest = Manifest(current.generation + 1, kept + tuple(add), current.cell_key_probe)
         self._write_manifest(manifest)
         with self._lock:
             self._manifest = manifest

@@ -11,7 +11,6 @@ on the session time zone; results are cast to the contract's Arrow types by the 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -31,7 +30,7 @@ __all__ = [
     "batch_keys",
     "bucket_floor",
     "cell_history",
-    "cell_key",
+    "cell_key_probe",
     "confirm_ids",
     "event_by_id",
     "events_page",
@@ -61,8 +60,11 @@ _BUCKET_OFFSET: dict[str, int] = {"minute": 0, "hour": 0, "day": 0, "week": 4 * 
 GROUP_COLUMNS = ("event_type", "user_name", "workbook_name")
 #: What reads return: the contract's columns, never the files' hidden cell key.
 EVENT_COLUMNS = ", ".join(f'"{name}"' for name in EVENT_SCHEMA.names)
-#: The hidden cell key of a row: low 64 bits of md5(workbook NUL sheet NUL cell); NULL if any is.
-_CELL_KEY_SQL = "md5_number_lower(workbook_name || chr(0) || sheet_name || chr(0) || cell_address)"
+#: The hidden cell key of a row: DuckDB's 64-bit hash of (workbook, sheet, cell), cheap enough for
+#: the write path (md5 costs 6x more). DuckDB does not promise its hash is stable across versions,
+#: so the store records `cell_key_probe()` in its manifest and stops using the key on a mismatch.
+_CELL_KEY_SQL = "hash(workbook_name, sheet_name, cell_address)"
+_PROBE = ("govtrack", "cell", "key")
 
 TIMESERIES_SCHEMA = pa.schema(
     [("ts", pa.timestamp("us", tz="UTC")), ("group", pa.string()), ("count", pa.int64())]
@@ -96,10 +98,11 @@ class Query:
         return f"${name}"
 
 
-def cell_key(workbook: str, sheet: str, cell: str) -> int:
-    """The Python twin of `_CELL_KEY_SQL` (pinned by a test), bound as a value in cell_history."""
-    digest = hashlib.md5(f"{workbook}\0{sheet}\0{cell}".encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[8:], "little")
+def cell_key_probe() -> Query:
+    """The cell key of a fixed triple: equal values mean equal key functions."""
+    q = Query()
+    q.sql = f"SELECT hash({', '.join(q.bind(v) + '::VARCHAR' for v in _PROBE)}) AS probe"
+    return q
 
 
 def bucket_floor(us: int, bucket: Bucket) -> int:
@@ -190,15 +193,16 @@ def event_by_id(files: list[str], event_id: str) -> Query:
     return q
 
 
-def cell_history(files: list[str], workbook: str, sheet: str, cell: str, limit: int) -> Query:
-    """Events on one exact cell, newest first; the hidden key's bloom filters skip row groups."""
+def cell_history(files: list[str], workbook: str, sheet: str, cell: str, limit: int, use_key: bool) -> Query:
+    """Events on one exact cell, newest first; the hidden key's bloom filters skip row groups.
+
+    The key is computed from the bound values (DuckDB folds it to a constant before pruning).
+    """
     q = Query()
-    preds = [
-        f"_cell_key = {q.bind(cell_key(workbook, sheet, cell))}::UBIGINT",
-        f"workbook_name = {q.bind(workbook)}",
-        f"sheet_name = {q.bind(sheet)}",
-        f"cell_address = {q.bind(cell)}",
-    ]
+    wb, sh, ce = q.bind(workbook), q.bind(sheet), q.bind(cell)
+    preds = [f"workbook_name = {wb}", f"sheet_name = {sh}", f"cell_address = {ce}"]
+    if use_key:
+        preds.insert(0, f"_cell_key = hash({wb}::VARCHAR, {sh}::VARCHAR, {ce}::VARCHAR)")
     q.sql = (
         f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} "
         f"ORDER BY timestamp DESC, event_id DESC LIMIT {q.bind(limit)}"

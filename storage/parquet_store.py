@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ from storage.schema import EVENT_SCHEMA
 
 __all__ = ["ParquetStore"]
 
+log = logging.getLogger(__name__)
+
 MAX_BUCKETS = 100_000
 _EPOCH = sql.EPOCH
 
@@ -71,6 +74,7 @@ class ParquetStore:
         self._files = FileSet(self.root)
         self._index = HashIndex()
         self._write_lock = threading.Lock()
+        self._use_cell_key = True
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lockfile: IO[bytes] | None = None
         self._compactor = Compactor(
@@ -101,6 +105,12 @@ class ParquetStore:
         con.execute(f"CREATE TABLE {sql.EMPTY_TABLE} AS SELECT * FROM _empty_arrow")
         con.unregister("_empty_arrow")
         self._con = con
+        probe = self._table(sql.cell_key_probe()).column("probe")[0].as_py()
+        self._use_cell_key = self._files.adopt_cell_key(probe)
+        if not self._use_cell_key:
+            log.warning(
+                "parquet store %s: cell keys from another DuckDB version; cell history scans", self.root
+            )
         self._rebuild_index()
         self._compactor.start()
 
@@ -250,7 +260,7 @@ class ParquetStore:
             # there is the answer (hot cells); otherwise the other files add what they hold.
             newest = max(files, key=lambda f: f.max_us).partition if files else ""
             first = [f for f in files if f.partition == newest]
-            args = (workbook_name, sheet_name, cell_address, limit)
+            args = (workbook_name, sheet_name, cell_address, limit, self._use_cell_key)
             found = self._table(sql.cell_history(self._paths(first), *args))
             rest = [f for f in files if f.partition != newest]
             if found.num_rows < limit and rest:
