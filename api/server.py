@@ -6,8 +6,9 @@ arrive on open connections get 503 `shutting_down` (`begin_shutdown`); then the 
 writer, replays the spool once more and closes spool and store. The process then exits 0: uvicorn
 would re-raise the signal after its graceful shutdown, which a supervisor counts as a crash.
 
-A watchdog ends the process with status 1 if all that has not finished within twice the timeout
-plus a margin (a hung store call cannot be interrupted otherwise). Nothing acknowledged is lost
+A watchdog ends the process with status 1 if all that has not finished within the sum of its
+bounds (requests, writer drain, final replay: 2.5 x the timeout) plus a margin (a hung store call
+cannot be interrupted otherwise). Nothing acknowledged is lost
 then either: acknowledged means stored or fsync'd in the spool.
 """
 
@@ -27,7 +28,9 @@ from api.settings import Settings
 
 __all__ = ["GracefulServer", "serve"]
 
-#: Extra seconds the shutdown watchdog allows beyond twice the graceful timeout.
+#: Shutdown bounds: in-flight requests (1x), writer drain (1x), final replay (0.5x) of the timeout.
+WATCHDOG_FACTOR: Final = 2.5
+#: Extra seconds the shutdown watchdog allows beyond those bounds.
 WATCHDOG_MARGIN_S: Final = 5.0
 
 log = get_logger("govtrack.server")
@@ -73,5 +76,5 @@ def serve(settings: Settings, host: str, port: int) -> None:
         server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_s)),
     )
-    watchdog_s = 2 * settings.shutdown_timeout_s + WATCHDOG_MARGIN_S
+    watchdog_s = WATCHDOG_FACTOR * settings.shutdown_timeout_s + WATCHDOG_MARGIN_S
     GracefulServer(config, on_signal=lambda: begin_shutdown(app), watchdog_s=watchdog_s).run()
