@@ -195,7 +195,7 @@ class FileSet:
         """Whether the files' cell keys were made by the function giving `probe` (recorded if new)."""
         with self._lock:
             current = self._manifest
-            if current.cell_key_probe is None or not current.files:
+            if not current.files:
                 self._manifest = Manifest(current.generation, current.files, probe)
                 return True
             return current.cell_key_probe == probe
