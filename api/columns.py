@@ -144,13 +144,16 @@ def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
 def _encode_column(values: list[Any]) -> pa.Array:
     """JSON text per value (null where the key is absent).
 
-    Fast path: a column of strings is encoded once per distinct value and mapped in C. (Only for
-    str: a set would merge 1 and True, whose texts differ.)
+    Fast paths: a column of one string everywhere (an add-in version) is repeated in C; a column of
+    strings is encoded once per distinct value and mapped in C. (Only for str: a set would merge 1
+    and True, whose texts differ.)
     """
     try:
         distinct = set(values)
     except TypeError:
         distinct = None
+    if distinct is not None and len(distinct) == 1 and type(value := next(iter(distinct))) is str:
+        return pa.repeat(pa.scalar(json_text(value).decode(), pa.string()), len(values))
     if distinct is not None and all(type(v) is str or v is _MISSING for v in distinct):
         texts: dict[object, bytes | None] = {v: json_text(v) for v in distinct if v is not _MISSING}
         texts[_MISSING] = None

@@ -56,14 +56,18 @@ def event_sizes(raw: RawColumns) -> np.ndarray:
     total = np.full(raw.length, 2, dtype=np.int64)
     for name, array in raw.arrays.items():
         text = array if pa.types.is_string(array.type) else array.cast(pa.string())
-        length = np.asarray(pc.binary_length(text).fill_null(-len(name) - 6))
-        total += length + len(name) + 6
+        _, length = byte_lengths_of(text)
+        present = np.asarray(text.is_valid()) if text.null_count else True
+        total += np.where(present, length + len(name) + 6, 0)
     attributes = raw.attributes
-    pair_sizes = (
-        np.asarray(pc.binary_length(attributes.keys)) + np.asarray(pc.binary_length(attributes.items)) + 6
-    )
-    rows = np.repeat(np.arange(raw.length), np.diff(np.asarray(attributes.offsets)))
-    return total + np.bincount(rows, weights=pair_sizes, minlength=raw.length).astype(np.int64)
+    offsets = np.asarray(attributes.offsets)
+    if offsets[-1] == offsets[0]:
+        return total
+    keys, items = attributes.keys, attributes.items
+    pair_sizes = byte_lengths_of(keys)[1] + byte_lengths_of(items)[1] + 6
+    pair_sizes = np.append(pair_sizes[: offsets[-1]], 0)  # reduceat needs every start in range
+    per_row = np.add.reduceat(pair_sizes, offsets[:-1]) * (np.diff(offsets) > 0)
+    return total + per_row
 
 
 def _check_length(raw: RawColumns, name: str, low: int, high: int) -> None:
