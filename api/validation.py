@@ -66,7 +66,7 @@ def event_sizes(raw: RawColumns) -> np.ndarray:
     keys, items = attributes.keys, attributes.items
     pair_sizes = byte_lengths_of(keys)[1] + byte_lengths_of(items)[1] + 6
     pair_sizes = np.append(pair_sizes[: offsets[-1]], 0)  # reduceat needs every start in range
-    per_row = np.add.reduceat(pair_sizes, offsets[:-1]) * (np.diff(offsets) > 0)
+    per_row: np.ndarray = np.add.reduceat(pair_sizes, offsets[:-1]) * (np.diff(offsets) > 0)
     return total + per_row
 
 
