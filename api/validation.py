@@ -67,7 +67,8 @@ def event_sizes(raw: RawColumns) -> np.ndarray:
     pair_sizes = byte_lengths_of(keys)[1] + byte_lengths_of(items)[1] + 6
     pair_sizes = np.append(pair_sizes[: offsets[-1]], 0)  # reduceat needs every start in range
     per_row: np.ndarray = np.add.reduceat(pair_sizes, offsets[:-1]) * (np.diff(offsets) > 0)
-    return total + per_row
+    total += per_row
+    return total
 
 
 def _check_length(raw: RawColumns, name: str, low: int, high: int) -> None:
