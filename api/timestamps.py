@@ -1,6 +1,6 @@
 """ISO-8601 text -> timestamp[us, UTC], vectorised in Arrow, with an exact per-value fallback.
 
-The layout is checked on a byte matrix in numpy (api/textscan.py), the calendar by Arrow's parser.
+The layout is checked on gathered bytes in numpy (api/textscan.py), the calendar by Arrow's parser.
 
 Accepted: `YYYY-MM-DDThh:mm:ss[.f{1,7}][Z|±hh:mm]` (`T` may be a space); no offset
 means UTC; fractional digits beyond microseconds (the .NET 7th digit) are truncated. Arrow's ISO
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.textscan import DIGIT, byte_matrix
+from api.textscan import DIGIT, byte_lengths_of
 from storage.schema import UTC_MICROS
 
 __all__ = ["FORMAT_MESSAGE", "parse_iso_column", "to_utc_micros"]
@@ -27,7 +27,9 @@ __all__ = ["FORMAT_MESSAGE", "parse_iso_column", "to_utc_micros"]
 FORMAT_MESSAGE: Final = "must be an ISO-8601 date-time like 2025-06-03T10:06:01.0975551+02:00"
 
 _WIDTH: Final = 33  # YYYY-MM-DDThh:mm:ss.fffffff+hh:mm
-_COLUMNS: Final = np.arange(_WIDTH)
+_FRACTION: Final = np.arange(20, 27)  # positions of the 1-7 fraction digits after the "."
+_HEAD: Final = np.arange(27)
+_TAIL: Final = np.arange(1, 7)
 _DATE_DIGITS: Final = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
 _DATE_PUNCT: Final = [4, 7, 13, 16]
 _PUNCT: Final = np.array([ord("-"), ord("-"), ord(":"), ord(":")], dtype=np.uint8)
@@ -55,25 +57,28 @@ def parse_iso_column(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _shape(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Which values have the accepted layout, and which of them carry no zone (UTC is appended)."""
-    m, lengths = byte_matrix(texts, _WIDTH)
-    digit = DIGIT[m]
-    rows = np.arange(len(m))
+    """Which values have the accepted layout, and which of them carry no zone (UTC is appended).
 
-    def back(k: int) -> np.ndarray:
-        position: np.ndarray = np.clip(lengths - k, 0, _WIDTH - 1)
-        return position
-
-    prefix = digit[:, _DATE_DIGITS].all(axis=1) & (m[:, _DATE_PUNCT] == _PUNCT).all(axis=1)
-    prefix &= (m[:, 10] == ord("T")) | (m[:, 10] == ord(" "))
-    zulu = m[rows, back(1)] == ord("Z")
-    sign = m[rows, back(6)]
-    offset = ((sign == ord("+")) | (sign == ord("-"))) & (m[rows, back(3)] == ord(":"))
-    offset &= digit[rows, back(5)] & digit[rows, back(4)] & digit[rows, back(2)] & digit[rows, back(1)]
+    Only the bytes that matter are gathered from the column's data buffer: the first 27 (date, time,
+    fraction) and the last 6 (zone). Bytes past a short value's end are garbage, but such a value
+    fails the length checks anyway, and fraction bytes past the fraction's end are masked.
+    """
+    starts, lengths = byte_lengths_of(texts)
+    data = texts.buffers()[2]
+    if data is None or len(texts) == 0:
+        return np.zeros(len(texts), dtype=bool), np.zeros(len(texts), dtype=bool)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    head = buffer[np.minimum(starts[:, None] + _HEAD, buffer.size - 1)]
+    tail = buffer[np.clip((starts + lengths)[:, None] - _TAIL, 0, buffer.size - 1)]  # tail[:, k-1]: k-th last
+    prefix = DIGIT[head[:, _DATE_DIGITS]].all(axis=1) & (head[:, _DATE_PUNCT] == _PUNCT).all(axis=1)
+    prefix &= (head[:, 10] == ord("T")) | (head[:, 10] == ord(" "))
+    zulu = tail[:, 0] == ord("Z")
+    offset = ((tail[:, 5] == ord("+")) | (tail[:, 5] == ord("-"))) & (tail[:, 2] == ord(":"))
+    offset &= DIGIT[tail[:, [0, 1, 3, 4]]].all(axis=1)
     zone_len = np.where(zulu, 1, np.where(offset, 6, 0))
     frac_len = lengths - 19 - zone_len
-    in_frac = (_COLUMNS >= 20) & ((19 + frac_len)[:, None] > _COLUMNS)
-    fraction = (frac_len >= 2) & (frac_len <= 8) & (m[:, 19] == ord(".")) & (digit | ~in_frac).all(axis=1)
+    digits = DIGIT[head[:, _FRACTION]] | (_FRACTION[None, :] >= (19 + frac_len)[:, None])
+    fraction = (frac_len >= 2) & (frac_len <= 8) & (head[:, 19] == ord(".")) & digits.all(axis=1)
     ok = prefix & ((frac_len == 0) | fraction) & (lengths >= 19) & (lengths <= _WIDTH)
     return ok, ok & (zone_len == 0)
 
