@@ -65,9 +65,9 @@ def _shape(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """
     starts, lengths = byte_lengths_of(texts)
     data = texts.buffers()[2]
-    if data is None or len(texts) == 0:
+    buffer = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    if buffer.size == 0:  # no bytes at all: every value null or empty
         return np.zeros(len(texts), dtype=bool), np.zeros(len(texts), dtype=bool)
-    buffer = np.frombuffer(data, dtype=np.uint8)
     head = buffer[np.minimum(starts[:, None] + _HEAD, buffer.size - 1)]
     tail = buffer[np.clip((starts + lengths)[:, None] - _TAIL, 0, buffer.size - 1)]  # tail[:, k-1]: k-th last
     prefix = DIGIT[head[:, _DATE_DIGITS]].all(axis=1) & (head[:, _DATE_PUNCT] == _PUNCT).all(axis=1)
