@@ -133,7 +133,7 @@ class IdFilter:
         """Remember `hashes` (any order, repeats allowed)."""
         if len(hashes) == 0:
             return
-        keys = np.unique(hashes)
+        keys = np.sort(hashes)  # repeats are harmless: a probe finds one of them
         while self.runs and len(self.runs[-1].keys) <= 2 * len(keys):
             keys = np.concatenate([self.runs.pop().keys, keys])
             keys.sort(kind="stable")

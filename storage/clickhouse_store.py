@@ -245,16 +245,22 @@ class ClickHouseStore:
 
     @retrying
     def _insert(self, rows: pa.Table) -> None:
-        """One insert; its dedup token is the content's identity, so an exact retry is dropped.
+        """One insert, deduplicated by content: an exact retry (same sorted id hashes) is dropped.
 
         A single writer records the ids' hashes first: should the insert fail or its answer be
         lost, they are only "maybe stored", which the exact lookup settles next time.
         """
+        hashes = hash_ids(rows.column("event_id"))
         if self.single_writer:
-            self._id_filter().add(hash_ids(rows.column("event_id")))
-        ids = pc.sort_indices(rows.column("event_id"))
-        digest = hashlib.sha256("\n".join(rows.column("event_id").take(ids).to_pylist()).encode())
-        settings = {"insert_deduplication_token": digest.hexdigest()}
+            self._id_filter().add(hashes)
+        hashes.sort()
+        digest = hashlib.sha256(hashes.tobytes())
+        settings = {
+            "insert_deduplication_token": digest.hexdigest(),
+            # The rows' ids are distinct (append keeps the first of each): nothing to collapse, so
+            # skip ReplacingMergeTree's row-by-row merge of the new part (~20 % of an insert).
+            "optimize_on_insert": "0",
+        }
         if self.cluster:  # acknowledge only once the shard has the rows, not a local queue
             settings["distributed_foreground_insert"] = "1"
         self._conn().insert_arrow("audit_events", rows, settings=settings)
