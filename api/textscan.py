@@ -41,6 +41,9 @@ def byte_matrix(strings: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     if data.size == 0:
         return np.zeros((n, width), dtype=np.uint8), lengths
+    if n and (lengths == width).all():  # every value exactly `width` bytes, back to back: a plain view
+        first = int(starts[0])
+        return data[first : first + n * width].reshape(n, width), lengths
     columns = np.arange(width)
     matrix = data[np.minimum(starts[:, None] + columns, data.size - 1)]
     matrix[columns >= lengths[:, None]] = 0
