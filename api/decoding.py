@@ -90,9 +90,9 @@ def decode_batch(
 
 def _columns_from_parsed(parsed: ParsedBody) -> RawColumns:
     events = parsed.events
-    for index, event in enumerate(events):
-        if type(event) is not dict:
-            raise invalid_body(f"event {index} is not a JSON object", [{"index": index}])
+    if events and set(map(type, events)) != {dict}:
+        index = next(i for i, event in enumerate(events) if type(event) is not dict)
+        raise invalid_body(f"event {index} is not a JSON object", [{"index": index}])
     return columns_from_events(events)
 
 

@@ -57,10 +57,18 @@ def parse_ndjson(body: bytes) -> ParsedBody:
     """One JSON value per line; blank lines ignored; a bad line fails the body with its line number.
 
     Lines are decoded one by one (not joined into one array) so that a value spanning lines, or two
-    values on one line, can never pass.
+    values on one line, can never pass. The usual body (no blank line) is decoded by one `map` in C;
+    any failure re-runs the careful per-line loop, which skips blank lines and numbers the bad one.
     """
+    lines = body.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    try:
+        return ParsedBody(list(map(_decode, lines)), None)
+    except _DECODE_ERRORS:
+        pass  # a blank line or a bad one: the careful pass below skips the one, names the other
     events: list[Any] = []
-    for number, line in enumerate(body.split(b"\n"), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line or line.isspace():
             continue
         try:
