@@ -126,12 +126,12 @@ class Compactor:
         try:
             rows = sum(f.rows for f in inputs)
             q = sql.sorted_rows([str(self._files.root / f.path) for f in inputs])
+            rollup = merge(self._files.rollups.get(f.path) for f in inputs)
             with self._cursor() as cur:
                 reader = cur.sql(q.sql, params=q.params).to_arrow_reader(ROW_GROUP_ROWS)
-                written = write_events(reader, path, rows)
+                written = write_events(reader, path, rows, rollup)
             if written != rows:
                 raise TerminalStoreError(f"compaction wrote {written} rows, expected {rows}")
-            rollup = merge(self._files.rollups.get(f.path) for f in inputs)
             lo, hi = min(f.min_us for f in inputs), max(f.max_us for f in inputs)
             merged = self._files.finish(path, rows, lo, hi, rollup)
             self._files.make_durable([merged])

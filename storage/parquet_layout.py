@@ -5,10 +5,9 @@ been committed, and a manifest is committed by write-temp + fsync + `os.replace`
 A crash therefore leaves either the old or the new manifest; files it does not list (half-written
 temps, an uncommitted append, a compaction's inputs after its commit) are orphans, deleted at open.
 
-Every data file has a rollup sidecar (storage.parquet_rollup) written and fsync'd with it, so it is
-committed by the same manifest swap; both are written under their final unique names (invisible
-until listed), and the fsyncs of one commit run in parallel, so an append costs one round of file
-fsyncs, one directory fsync per month touched, and the manifest's two.
+Every data file carries its rollup in its footer (storage.parquet_rollup). Data files are written
+under their final unique names (invisible until listed, orphans if never committed), so an append
+costs one fsync per file, one per month directory touched, and the manifest's two.
 
 Readers take a snapshot (the list of live files) and hold it while DuckDB scans; files replaced by
 compaction are retired and deleted only once no snapshot is open, so a scan never loses a file.
@@ -22,7 +21,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from storage.export import fsync_path
-from storage.parquet_rollup import RollupCache, rebuild_rollup, rollup_of, rollup_path, write_rollup
+from storage.parquet_rollup import ROLLUP_KEY, RollupCache, encode, rollup_of
 from storage.schema import EVENT_SCHEMA
 
 __all__ = [
@@ -65,8 +63,8 @@ def partition_of(month_key: int) -> str:
     return f"{EVENTS_DIR}/year={month_key // 100:04d}/month={month_key % 100:02d}"
 
 
-def write_events(batches: Iterable[pa.RecordBatch], path: Path, rows_hint: int) -> int:
-    """Write event batches (FILE_SCHEMA) as one Parquet file; returns the rows written.
+def write_events(batches: Iterable[pa.RecordBatch], path: Path, rows_hint: int, rollup: pa.Table) -> int:
+    """Write event batches (FILE_SCHEMA) and their rollup as one Parquet file; returns the rows.
 
     Row groups of ROW_GROUP_ROWS keep min/max pruning fine-grained (about a day at 10 M events a
     year); bloom filters on event_id and the cell key let DuckDB skip row groups for `get_event`,
@@ -81,6 +79,7 @@ def write_events(batches: Iterable[pa.RecordBatch], path: Path, rows_hint: int) 
         for batch in batches:
             writer.write_batch(batch.cast(FILE_SCHEMA), row_group_size=ROW_GROUP_ROWS)
             rows += batch.num_rows
+        writer.add_key_value_metadata({ROLLUP_KEY: encode(rollup)})
     return rows
 
 
@@ -97,11 +96,6 @@ class DataFile:
     def partition(self) -> str:
         """The `events/year=/month=` directory this file lives in."""
         return self.path.rsplit("/", 1)[0]
-
-    @property
-    def rollup(self) -> str:
-        """The rollup sidecar's path, relative to the root like `path`."""
-        return rollup_path(self.path)
 
     def overlaps(self, start_us: int | None, end_us: int | None) -> bool:
         """Whether any row could fall in [start_us, end_us)."""
@@ -151,24 +145,16 @@ class FileSet:
             return self._manifest
 
     def load(self) -> Manifest:
-        """Load the committed manifest (empty if none) and repair the directory to match it.
-
-        Deletes every file the manifest does not list and rebuilds any missing rollup sidecar
-        from its data file (sidecars are derivable).
-        """
+        """Load the committed manifest (empty if none) and delete every file it does not list."""
         path = self.root / MANIFEST_FILE
         manifest = Manifest.from_json(path.read_text("utf-8")) if path.exists() else Manifest(0, ())
         with self._lock:
             self._manifest = manifest
         self._remove_orphans(manifest)
-        rebuilt = [
-            rebuild_rollup(self.root, f.path) for f in manifest.files if not (self.root / f.rollup).exists()
-        ]
-        _fsync_all(rebuilt, {p.parent for p in rebuilt})
         return manifest
 
     def _remove_orphans(self, manifest: Manifest) -> None:
-        live = {f.path for f in manifest.files} | {f.rollup for f in manifest.files}
+        live = {f.path for f in manifest.files}
         for tmp in self.root.glob(MANIFEST_FILE + ".tmp*"):
             tmp.unlink(missing_ok=True)
         events = self.root / EVENTS_DIR
@@ -207,29 +193,30 @@ class FileSet:
         return directory / f"{uuid.uuid4().hex}.parquet"
 
     def write(self, table: pa.Table, month_key: int) -> DataFile:
-        """Write rows (FILE_SCHEMA) of one month and their rollup; not durable nor visible yet."""
+        """Write rows (FILE_SCHEMA) of one month with their rollup; not durable nor visible yet."""
         path = self.new_path(month_key)
         try:
-            write_events(table.to_batches(), path, table.num_rows)
+            rollup = rollup_of(table)
+            write_events(table.to_batches(), path, table.num_rows, rollup)
             bounds = pc.min_max(table.column("timestamp").cast(pa.int64()))
-            return self.finish(
-                path, table.num_rows, bounds["min"].as_py(), bounds["max"].as_py(), rollup_of(table)
-            )
+            return self.finish(path, table.num_rows, bounds["min"].as_py(), bounds["max"].as_py(), rollup)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
 
     def finish(self, path: Path, rows: int, min_us: int, max_us: int, rollup: pa.Table) -> DataFile:
-        """Describe a written data file and write its rollup sidecar beside it."""
+        """Describe a written data file and remember the rollup written into it."""
         data = DataFile(path.relative_to(self.root).as_posix(), rows, min_us, max_us)
-        write_rollup(rollup, self.root / data.rollup)
         self.rollups.put(data.path, rollup)
         return data
 
     def make_durable(self, files: Iterable[DataFile]) -> None:
-        """Fsync data files, their sidecars (all in parallel) and then their directories."""
-        paths = [self.root / p for f in files for p in (f.path, f.rollup)]
-        _fsync_all(paths, {p.parent for p in paths})
+        """Fsync data files, then their directories (their names are new entries there)."""
+        paths = [self.root / f.path for f in files]
+        for path in paths:
+            fsync_path(path)
+        for directory in {p.parent for p in paths}:
+            fsync_path(directory)
 
     def commit(self, add: Iterable[DataFile], remove: Iterable[DataFile] = ()) -> Manifest:
         """Atomically publish a new generation: current files - `remove` + `add`.
@@ -260,10 +247,9 @@ class FileSet:
         fsync_path(self.root)
 
     def discard(self, files: Iterable[DataFile]) -> None:
-        """Delete files (and their sidecars) that were written but never committed, or retired."""
+        """Delete files that were written but never committed, or retired."""
         for f in files:
             (self.root / f.path).unlink(missing_ok=True)
-            (self.root / f.rollup).unlink(missing_ok=True)
 
     def _delete_retired(self) -> None:
         with self._lock:
@@ -273,16 +259,3 @@ class FileSet:
             live = [f.path for f in self._manifest.files]
         self.discard(retired)
         self.rollups.keep_only(live)
-
-
-def _fsync_all(files: Iterable[Path], directories: Iterable[Path]) -> None:
-    """Fsync files concurrently (the journal commits them together), then the directories."""
-    files = list(files)
-    if len(files) > 1:
-        with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
-            list(pool.map(fsync_path, files))
-    else:
-        for path in files:
-            fsync_path(path)
-    for directory in directories:
-        fsync_path(directory)

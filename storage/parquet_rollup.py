@@ -1,12 +1,13 @@
-"""Per-file rollups of the Parquet store: exact counts kept beside every data file, for /stats.
+"""Per-file rollups of the Parquet store: exact counts kept inside every data file, for /stats.
 
 Why: an exact dashboard over 10 M events must not rescan 10 M rows (the distinct-session count
-alone dominates). Every data file gets a sidecar `<name>.agg.arrow` holding, for its rows, the
-event count per event_type, user_name and workbook_name and the count per session_id. The store
-writes and fsyncs it with its data file, before the manifest commit that makes both visible, and
-compaction writes the merged rollup of its inputs the same way; a missing sidecar is rebuilt from
-its data file at open. Files never share an event_id (dedup at write, compaction only moves rows),
-so summing rollups of whole files is exact, and distinct keys are counted over the union.
+alone dominates). Every data file carries, in its Parquet footer (key ROLLUP_KEY), the rollup of
+its rows: the event count per event_type, user_name, workbook_name and session_id. Being part of
+the file, it is written, fsync'd and committed with it (no extra file, no extra fsync on the
+append path) and can never be missing or stale; compaction writes the merged rollup of its inputs
+into the merged file. A file without one (written by other tools) is rolled up on first use.
+Files never share an event_id (dedup at write; compaction only moves rows), so summing rollups of
+whole files is exact, and distinct keys are counted over the union.
 
 Stats over a time range use the rollups of files wholly inside it and scan only the boundary files
 (storage.parquet_queries.stats_groups), whose grouped rows have the same shape as a rollup.
@@ -14,6 +15,7 @@ Stats over a time range use the rollups of files wholly inside it and scan only 
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,26 +27,22 @@ import pyarrow.parquet as pq
 
 __all__ = [
     "DIMS",
+    "ROLLUP_KEY",
     "ROLLUP_SCHEMA",
     "RollupCache",
     "Summary",
+    "decode",
+    "encode",
     "merge",
     "rollup_of",
-    "rollup_path",
     "summarize",
-    "write_rollup",
 ]
 
 #: Rollup dimensions, by code (the `dim` column). Session ids are only ever counted distinct.
 DIMS = ("event_type", "user_name", "workbook_name", "session_id")
 EVENT_TYPE, USER, WORKBOOK, SESSION = range(4)
 ROLLUP_SCHEMA = pa.schema([("dim", pa.int8()), ("key", pa.string()), ("count", pa.int64())])
-SUFFIX = ".agg.arrow"
-
-
-def rollup_path(data_path: str) -> str:
-    """The sidecar of a data file (`x.parquet` -> `x.agg.arrow`), relative like its data file."""
-    return data_path.removesuffix(".parquet") + SUFFIX
+ROLLUP_KEY = b"govtrack.rollup"
 
 
 def rollup_of(table: pa.Table) -> pa.Table:
@@ -71,28 +69,30 @@ def merge(rollups: Iterable[pa.Table]) -> pa.Table:
     ).sort_by([("dim", "ascending")])
 
 
-def write_rollup(rollup: pa.Table, path: Path) -> None:
-    """Write a sidecar (Arrow IPC file); the caller fsyncs it before committing its data file."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, ROLLUP_SCHEMA) as writer:
+def encode(rollup: pa.Table) -> bytes:
+    """Footer value of a rollup: base64 of a zstd-compressed Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, ROLLUP_SCHEMA, options=options) as writer:
         writer.write_table(rollup.cast(ROLLUP_SCHEMA))
+    return base64.b64encode(sink.getvalue().to_pybytes())
+
+
+def decode(value: bytes) -> pa.Table:
+    """Inverse of `encode`."""
+    return pa.ipc.open_stream(pa.py_buffer(base64.b64decode(value))).read_all()
 
 
 def read_rollup(path: Path) -> pa.Table:
-    """Read a sidecar fully into memory."""
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
-
-
-def rebuild_rollup(root: Path, data_path: str) -> Path:
-    """Recompute a missing sidecar from its data file; returns the written path (not yet fsync'd)."""
-    columns = list(DIMS)
-    target = root / rollup_path(data_path)
-    write_rollup(rollup_of(pq.read_table(root / data_path, columns=columns)), target)
-    return target
+    """The rollup in a data file's footer, or one computed from its rows if it has none."""
+    metadata = pq.read_metadata(path).metadata or {}
+    if ROLLUP_KEY in metadata:
+        return decode(metadata[ROLLUP_KEY])
+    return rollup_of(pq.read_table(path, columns=list(DIMS)))
 
 
 class RollupCache:
-    """Sidecars read once and kept in memory: files are immutable, so entries never go stale."""
+    """Rollups read once per file and kept in memory: files are immutable, so never stale."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -109,7 +109,7 @@ class RollupCache:
         with self._lock:
             cached = self._tables.get(data_path)
         if cached is None:
-            cached = read_rollup(self._root / rollup_path(data_path))
+            cached = read_rollup(self._root / data_path)
             self.put(data_path, cached)
         return cached
 

@@ -2,8 +2,8 @@
 
 Invariants after every kill: every append that returned is fully present; no append is partly
 present (a batch spans two months, i.e. two files, committed by one manifest swap); no event_id is
-visible twice; the manifest lists only existing files, each with its rollup sidecar, and after
-open nothing else is on disk; rollup-answered stats equal the plain rows.
+visible twice; the manifest lists only existing files, each with its rollup in its footer, and
+after open nothing else is on disk; rollup-answered stats equal the plain rows.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from storage.base import EventFilter, Page
 from storage.parquet_layout import MANIFEST_FILE
-from storage.parquet_rollup import rollup_path
+from storage.parquet_rollup import ROLLUP_KEY
 from storage.parquet_store import ParquetStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ def _check_manifest(root: Path) -> None:
     manifest = json.loads((root / MANIFEST_FILE).read_text())
     for entry in manifest["files"]:
         assert (root / entry["path"]).exists()
-        assert (root / rollup_path(entry["path"])).exists(), "a committed file lacks its rollup"
+        assert ROLLUP_KEY in (pq.read_metadata(root / entry["path"]).metadata or {}), "file lacks its rollup"
 
 
 @pytest.mark.slow
@@ -76,7 +77,7 @@ def test_kill_minus_nine_never_loses_or_doubles(tmp_path: Path) -> None:
             assert stats.unique_sessions == len(set(rows.column("session_id").to_pylist()))
             on_disk = {p.relative_to(root).as_posix() for p in (root / "events").rglob("*") if p.is_file()}
             live = store._files.manifest.files
-            assert on_disk == {f.path for f in live} | {f.rollup for f in live}
+            assert on_disk == {f.path for f in live}
         finally:
             store.close()
         assert len(ids) == len(set(ids))

@@ -106,7 +106,6 @@ def test_retired_files_outlive_open_snapshots(tmp_path: Path) -> None:
         files.commit([second], remove=[first])
         assert (tmp_path / snap[0].path).exists()
     assert not (tmp_path / first.path).exists()
-    assert not (tmp_path / first.rollup).exists()
     manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
     assert [f["path"] for f in manifest["files"]] == [second.path]
     assert manifest["generation"] == 2

@@ -22,7 +22,7 @@ from analytics.demo import generate_events
 from storage import parquet_queries as sql
 from storage.base import EventFilter, Page, Stats
 from storage.parquet_layout import CELL_KEY, MANIFEST_FILE
-from storage.parquet_rollup import merge, rollup_of
+from storage.parquet_rollup import ROLLUP_KEY, merge, rollup_of
 from storage.parquet_store import ParquetStore
 from storage.schema import EVENT_SCHEMA
 from tests.contract.events import Row
@@ -132,17 +132,17 @@ def test_compacted_rollup_equals_the_rollup_of_its_rows(store: ParquetStore) -> 
         assert sorted(merge([store._files.rollups.get(f.path)]).to_pylist(), key=str) == sorted(want, key=str)
 
 
-def test_a_missing_rollup_is_rebuilt_at_open(tmp_path: Path) -> None:
+def test_every_file_carries_its_rollup_and_one_without_is_rolled_up_on_use(tmp_path: Path) -> None:
     s = ParquetStore(tmp_path / "pq")
     s.open()
     rows = _load(s)
     files = s._files.manifest.files
     s.close()
-    for f in files[:3]:
-        (s.root / f.rollup).unlink()
+    assert all(ROLLUP_KEY in (pq.read_metadata(s.root / f.path).metadata or {}) for f in files)
+    for f in files[:3]:  # as if written by another tool: same rows, no rollup in the footer
+        pq.write_table(pq.read_table(s.root / f.path), s.root / f.path)
     s.open()
     try:
-        assert all((s.root / f.rollup).exists() for f in files)
         _same(s.stats(EventFilter(), 5), _plain(rows, EventFilter(), 5))
     finally:
         s.close()
