@@ -46,14 +46,18 @@ def parse_iso_column(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     Null input stays null and is not flagged (the caller reports missing values separately).
     """
     well_formed, zoneless = _shape(texts)
-    zoned = pc.if_else(pa.array(zoneless), pc.binary_join_element_wise(texts, "Z", ""), texts)
-    candidates = pc.if_else(pa.array(well_formed), zoned, pa.scalar(None, pa.string()))
+    candidates = texts
+    if zoneless.any():
+        candidates = pc.if_else(pa.array(zoneless), pc.binary_join_element_wise(texts, "Z", ""), texts)
+    if not well_formed.all():
+        candidates = pc.if_else(pa.array(well_formed), candidates, pa.scalar(None, pa.string()))
     try:
         parsed = candidates.cast(_NS_UTC).cast(UTC_MICROS, safe=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pa.array([_parse_one(t) for t in candidates.to_pylist()], pa.int64()).cast(UTC_MICROS)
-    bad = pc.and_(texts.is_valid(), parsed.is_null())
-    return parsed, np.asarray(bad)
+    if parsed.null_count == 0:
+        return parsed, np.zeros(len(texts), dtype=bool)
+    return parsed, np.asarray(pc.and_(texts.is_valid(), parsed.is_null()))
 
 
 def _shape(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -130,10 +130,12 @@ def _timestamps(raw: RawColumns, now: dt.datetime) -> pa.Array:
     parsed, bad = to_utc_micros(raw.arrays["timestamp"])
     _flag(raw, "timestamp", bad, FORMAT_MESSAGE)
     latest = pa.scalar(now.astimezone(dt.UTC) + MAX_FUTURE, UTC_MICROS)
-    _flag(
-        raw, "timestamp", _mask(pc.less(parsed, pa.scalar(MIN_TIMESTAMP, UTC_MICROS))), "is before 2000-01-01"
-    )
-    _flag(raw, "timestamp", _mask(pc.greater(parsed, latest)), "is more than 24 hours in the future")
+    earliest = pa.scalar(MIN_TIMESTAMP, UTC_MICROS)
+    bounds = pc.min_max(parsed)
+    if bounds["min"].is_valid and bounds["min"].as_py() < MIN_TIMESTAMP:
+        _flag(raw, "timestamp", _mask(pc.less(parsed, earliest)), "is before 2000-01-01")
+    if bounds["max"].is_valid and bounds["max"].as_py() > latest.as_py():
+        _flag(raw, "timestamp", _mask(pc.greater(parsed, latest)), "is more than 24 hours in the future")
     return parsed
 
 
