@@ -27,8 +27,9 @@ __all__ = [
     "Query",
     "all_ids",
     "cell_history",
-    "counts_by",
     "create_database",
+    "dim_counts",
+    "dim_counts_rollup",
     "existing_ids",
     "export",
     "get_event",
@@ -36,9 +37,11 @@ __all__ = [
     "migrations_applied",
     "page",
     "ping",
+    "rollup_window",
     "session_one",
     "sessions_page",
     "timeseries_counts",
+    "timeseries_rollup",
     "totals",
 ]
 
@@ -186,34 +189,80 @@ def cell_history(workbook: str, sheet: str, cell: str, limit: int, *, final: boo
     return sql, {"w": workbook, "s": sheet, "c": cell, "limit": limit}
 
 
-def totals(flt: EventFilter, *, final: bool) -> Query:
-    """Exact totals over the deduplicated matching events (one pass)."""
+_HOUR_US: Final = 3_600_000_000
+#: event_counts.dim values (Enum8) -> the column they count.
+DIMS: Final[dict[int, str]] = {1: "event_type", 2: "user_name", 3: "workbook_name"}
+
+
+def rollup_window(flt: EventFilter) -> tuple[int | None, int | None] | None:
+    """The filter's bounds (µs) when event_counts answers it exactly, else None.
+
+    That is: no filter but time, and both bounds (when given) on a whole UTC hour.
+    """
+    if flt != EventFilter(start=flt.start, end=flt.end):
+        return None
+    bounds = tuple(None if b is None else micros(b) for b in (flt.start, flt.end))
+    if any(b is not None and b % _HOUR_US for b in bounds):
+        return None
+    return bounds[0], bounds[1]
+
+
+def _rollup_where(window: tuple[int | None, int | None], params: dict[str, Any]) -> str:
+    conds = ["1"]
+    if window[0] is not None:
+        params["r_start"] = window[0] // 1_000_000
+        conds.append("hour >= toDateTime({r_start:Int64}, 'UTC')")
+    if window[1] is not None:
+        params["r_end"] = window[1] // 1_000_000
+        conds.append("hour < toDateTime({r_end:Int64}, 'UTC')")
+    return " AND ".join(conds)
+
+
+def totals(flt: EventFilter, *, final: bool, sessions_from_rollup: bool = False) -> Query:
+    """Count, distinct sessions, first and last timestamp over the matching events (one pass).
+
+    Unfiltered, count/min/max come from the parts' min-max metadata (no scan), and
+    `sessions_from_rollup` takes the distinct sessions from sessions_rollup, whose keys are
+    exactly the stored non-null session ids (whatever duplicates were inserted).
+    """
     params: dict[str, Any] = {}
+    sessions = (
+        "(SELECT toInt64(uniqExact(session_id)) FROM sessions_rollup)"
+        if sessions_from_rollup
+        else "toInt64(uniqExact(session_id))"
+    )
     sql = (
-        "SELECT toInt64(count()) AS total_events, toInt64(uniqExact(user_name)) AS unique_users, "
-        "toInt64(uniqExact(workbook_name)) AS unique_workbooks, "
-        "toInt64(uniqExact(session_id)) AS unique_sessions, "
+        f"SELECT toInt64(count()) AS total_events, {sessions} AS unique_sessions, "
         "min(timestamp) AS first_event_at, max(timestamp) AS last_event_at "
         f"FROM {_src(final)} WHERE {event_where(flt, params)} {_settings(final)}"
     )
     return sql, params
 
 
-def counts_by(flt: EventFilter, column: str, top: int | None, *, final: bool) -> Query:
-    """(k, count) over non-null keys, count desc then key asc, optionally the first `top`."""
-    if column not in GROUP_COLUMNS:
-        raise ValueError(f"cannot group by {column!r}")
+def dim_counts(flt: EventFilter, *, final: bool) -> Query:
+    """(dim, key, n) for every non-null key of the three count lists, in one pass (grouping sets).
+
+    `dim` numbers as in DIMS; the store sorts and cuts the top lists, and counts the keys for
+    unique_users / unique_workbooks.
+    """
     params: dict[str, Any] = {}
-    where = event_where(flt, params)
-    limit = ""
-    if top is not None:
-        params["top"] = top
-        limit = "LIMIT {top:UInt32}"
     sql = (
-        # The key's alias must not be the column's name: ClickHouse would let the WHERE see it.
-        f"SELECT CAST({column}, 'String') AS k, toInt64(count()) AS count FROM {_src(final)} "
-        f"WHERE {where} AND {column} IS NOT NULL GROUP BY k "
-        f"ORDER BY count DESC, k ASC {limit} {_settings(final)}"
+        "SELECT toInt8(multiIf(grouping(event_type) = 0, 1, grouping(user_name) = 0, 2, 3)) AS dim, "
+        "multiIf(grouping(event_type) = 0, toString(event_type), grouping(user_name) = 0, "
+        "toString(user_name), CAST(workbook_name, 'Nullable(String)')) AS key, toInt64(count()) AS n "
+        f"FROM {_src(final)} WHERE {event_where(flt, params)} "
+        "GROUP BY GROUPING SETS ((event_type), (user_name), (workbook_name)) "
+        f"HAVING key IS NOT NULL {_settings(final)}"
+    )
+    return sql, params
+
+
+def dim_counts_rollup(window: tuple[int | None, int | None]) -> Query:
+    """dim_counts from event_counts over whole hours (exact for a single writer only)."""
+    params: dict[str, Any] = {}
+    sql = (
+        "SELECT toInt8(dim) AS dim, key, toInt64(sum(events)) AS n FROM event_counts "
+        f"WHERE {_rollup_where(window, params)} GROUP BY dim, key HAVING n > 0"
     )
     return sql, params
 
@@ -231,6 +280,43 @@ def timeseries_counts(
         "SELECT toInt64(intDiv(toUnixTimestamp64Micro(timestamp) - {offset:Int64}, {width:Int64})) AS b, "
         f"{grp} AS grp, toInt64(count()) AS n FROM {_src(final)} WHERE {where} "
         f"GROUP BY b, grp ORDER BY b, grp {_settings(final)}"
+    )
+    return sql, params
+
+
+def timeseries_rollup(
+    window: tuple[int | None, int | None], width_us: int, offset_us: int, group_by: GroupBy | None
+) -> Query:
+    """timeseries_counts from event_counts: buckets of whole hours (hour, day, week) only.
+
+    Without a group every event counts once through its event type. Events without a workbook
+    are not keys of event_counts: their (null) group is all events less those with a workbook.
+    """
+    params: dict[str, Any] = {"width": width_us, "offset": offset_us}
+    if group_by is not None and group_by not in GROUP_COLUMNS:
+        raise ValueError(f"cannot group by {group_by!r}")
+    where = _rollup_where(window, params)
+    bucket = "toInt64(intDiv(toInt64(toUnixTimestamp(hour)) * 1000000 - {offset:Int64}, {width:Int64}))"
+    null = "CAST(NULL, 'Nullable(String)')"
+    parts = []
+    if group_by is None:
+        parts.append(
+            f"SELECT {bucket} AS b, {null} AS grp, toInt64(events) AS n FROM event_counts WHERE dim = 'event_type' AND {where}"
+        )
+    else:
+        params["dim"] = group_by
+        parts.append(
+            f"SELECT {bucket} AS b, CAST(key, 'Nullable(String)') AS grp, toInt64(events) AS n FROM event_counts "
+            f"WHERE dim = {{dim:String}} AND {where}"
+        )
+        if group_by == "workbook_name":
+            parts.append(
+                f"SELECT {bucket} AS b, {null} AS grp, if(dim = 'event_type', 1, -1) * toInt64(events) AS n "
+                f"FROM event_counts WHERE dim IN ('event_type', 'workbook_name') AND {where}"
+            )
+    sql = (
+        f"SELECT b, grp, toInt64(sum(n)) AS n FROM ({' UNION ALL '.join(parts)}) "
+        "GROUP BY b, grp HAVING n > 0 ORDER BY b, grp"
     )
     return sql, params
 

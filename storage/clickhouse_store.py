@@ -288,35 +288,44 @@ class ClickHouseStore:
 
     @retrying
     def stats(self, flt: EventFilter, top: int, /) -> Stats:
-        """Exact figures over the deduplicated matching events."""
-        row = self._arrow(q.totals(flt, final=self._final)).to_pylist()[0]
+        """Exact figures over the deduplicated matching events: two queries.
+
+        The count lists come from event_counts when this is the single writer and the filter is
+        whole hours of time only; otherwise from one grouping-sets pass over the events.
+        """
+        unfiltered = flt == EventFilter()
+        window = q.rollup_window(flt) if self.single_writer else None
+        row = self._arrow(q.totals(flt, final=self._final, sessions_from_rollup=unfiltered)).to_pylist()[0]
+        dims = self._arrow(q.dim_counts_rollup(window) if window else q.dim_counts(flt, final=self._final))
+        lists = {name: _ranked(dims, code, name) for code, name in q.DIMS.items()}
         empty = int(row["total_events"]) == 0
         return Stats(
             total_events=int(row["total_events"]),
-            unique_users=int(row["unique_users"]),
-            unique_workbooks=int(row["unique_workbooks"]),
+            unique_users=lists["user_name"].num_rows,
+            unique_workbooks=lists["workbook_name"].num_rows,
             unique_sessions=int(row["unique_sessions"]),
             first_event_at=None if empty else _utc(row["first_event_at"]),
             last_event_at=None if empty else _utc(row["last_event_at"]),
-            by_event_type=self._counts(flt, "event_type", None),
-            top_users=self._counts(flt, "user_name", top),
-            top_workbooks=self._counts(flt, "workbook_name", top),
-        )
-
-    def _counts(self, flt: EventFilter, column: str, top: int | None) -> pa.Table:
-        return (
-            self._arrow(q.counts_by(flt, column, top, final=self._final))
-            .rename_columns([column, "count"])
-            .cast(_COUNT_SCHEMAS[column])
+            by_event_type=lists["event_type"],
+            top_users=lists["user_name"].slice(0, top),
+            top_workbooks=lists["workbook_name"].slice(0, top),
         )
 
     @retrying
     def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
-        """Zero-filled counts per bucket (and group); see storage.clickhouse_timeseries."""
+        """Zero-filled counts per bucket (and group); see storage.clickhouse_timeseries.
+
+        Hour, day and week buckets over whole hours come from event_counts (single writer only).
+        """
         width, offset = bucket_width(bucket)
         lo, hi = bucket_bounds(flt.start, flt.end, width, offset)
-        counts = self._arrow(q.timeseries_counts(flt, width, offset, group_by, final=self._final))
-        return zero_fill(counts, lo, hi, width, offset, grouped=group_by is not None)
+        window = q.rollup_window(flt) if self.single_writer and bucket != "minute" else None
+        query = (
+            q.timeseries_rollup(window, width, offset, group_by)
+            if window
+            else q.timeseries_counts(flt, width, offset, group_by, final=self._final)
+        )
+        return zero_fill(self._arrow(query), lo, hi, width, offset, grouped=group_by is not None)
 
     @retrying
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
@@ -353,6 +362,13 @@ def _first_per_id(rows: pa.Table) -> pa.Table:
     indexed = rows.append_column("__i", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     first = indexed.group_by("event_id", use_threads=False).aggregate([("__i", "min")])
     return rows.take(first.column("__i_min").combine_chunks().sort())
+
+
+def _ranked(dims: pa.Table, code: int, name: str) -> pa.Table:
+    """One list of (dim, key, n): (name, count) sorted by count desc, then key asc."""
+    rows = dims.filter(pc.equal(dims.column("dim"), code))
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("n", "descending"), ("key", "ascending")]))
+    return pa.table({name: rows.column("key"), "count": rows.column("n")}).cast(_COUNT_SCHEMAS[name])
 
 
 def _events(table: pa.Table) -> pa.Table:

@@ -82,12 +82,18 @@ def test_cluster_statements_are_on_cluster_and_replicated(engine: Any) -> None:
 def test_cluster_tables_define_the_same_columns(engine: Any) -> None:
     single = tables(engine, DDL_DIR)
     cluster = tables(engine, CLUSTER_DIR)
-    assert set(single) == {"schema_migrations", "audit_events", "sessions_rollup", "event_index"}
+    assert set(single) == {
+        "schema_migrations",
+        "audit_events",
+        "sessions_rollup",
+        "event_index",
+        "event_counts",
+    }
     for name, block in single.items():
         local = cluster.get(f"{name}_local", cluster.get(name))
         assert local == block, name
     text = "\n".join(formatted(engine, s) for s in statements(CLUSTER_DIR))
-    for name in ("audit_events", "sessions_rollup", "event_index"):
+    for name in ("audit_events", "sessions_rollup", "event_index", "event_counts"):
         assert f"CREATE TABLE IF NOT EXISTS {name} ON CLUSTER `{{cluster}}` AS {name}_local" in text
         assert f"Distributed('{{cluster}}', currentDatabase(), {name}_local" in text
 
