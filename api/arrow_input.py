@@ -8,6 +8,7 @@ as JSON text), merged with an `attributes` map<string,string> column if the prod
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ from storage.schema import INPUT_FIELDS
 __all__ = ["columns_from_arrow"]
 
 _REQUIRED: Final = ("timestamp", "event_type", "user_name")
+_VALUE_FIELDS: Final = ("old_value", "new_value")
 _SERVER_SET: Final = frozenset({"received_at", "batch_id"})
 _ATTRIBUTES_TYPE: Final = pa.map_(pa.string(), pa.string())
 
@@ -38,7 +40,25 @@ def columns_from_arrow(body: bytes, *, max_events: int) -> RawColumns:
         raise invalid_body(f"Arrow stream lacks required column(s): {', '.join(missing)}")
     arrays = {name: _input_column(table, name) for name in INPUT_FIELDS}
     raw = RawColumns(table.num_rows, arrays, _attributes(table))
+    for name in _VALUE_FIELDS:
+        if name in table.column_names and pa.types.is_floating(_single(table.column(name)).type):
+            raw.arrays[name] = _float_texts(_single(table.column(name)), name, raw)
     return raw
+
+
+def _float_texts(column: pa.Array, name: str, raw: RawColumns) -> pa.Array:
+    """Floats as the same JSON text a JSON body gives (`3.0`, `1e20`; Arrow's cast says `3`, `1e+20`).
+
+    NaN and infinities have no JSON text: per-event errors, like any value of the wrong kind.
+    """
+    values = column.cast(pa.float64()).to_pylist()
+    texts: list[str | None] = []
+    for index, value in enumerate(values):
+        if value is not None and not math.isfinite(value):
+            raw.add_issue(index, name, "must be a finite number")
+            value = None
+        texts.append(None if value is None else json_text(value).decode())
+    return pa.array(texts, pa.string())
 
 
 def _read(body: bytes) -> pa.Table:

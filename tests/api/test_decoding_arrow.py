@@ -269,3 +269,29 @@ def test_accepted_events_round_trip(cases: list[tuple[dict[str, Any], dict[str, 
     for row in alone:
         first.setdefault(row["event_id"], row)
     assert _decode_rows([event for event, _ in cases], form) == list(first.values())
+
+
+def test_arrow_float_values_match_json_text_and_ids() -> None:
+    values = [3.0, 1e20, -3.75, 0.1 + 0.2]
+    events = [
+        {"timestamp": "2025-06-03T08:06:01Z", "event_type": "x", "user_name": "u", "new_value": v}
+        for v in values
+    ]
+    table = pa.table(
+        {
+            "timestamp": pa.array([e["timestamp"] for e in events]),
+            "event_type": pa.array(["x"] * 4),
+            "user_name": pa.array(["u"] * 4),
+            "new_value": pa.array(values, pa.float64()),
+        }
+    )
+    from_arrow = decode(ipc(table)).table
+    from_json = decode(json.dumps(events).encode(), "json").table
+    assert from_arrow.column("new_value").to_pylist() == ["3.0", "1e20", "-3.75", "0.30000000000000004"]
+    assert from_arrow.equals(from_json)
+
+
+def test_arrow_non_finite_float_is_event_error() -> None:
+    batch = decode(ipc(base_table(new_value=pa.array([float("nan"), 1.5]))))
+    assert [(e.index, e.field) for e in batch.errors] == [(0, "new_value")]
+    assert batch.table.column("new_value").to_pylist() == ["1.5"]
