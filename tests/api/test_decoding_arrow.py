@@ -245,7 +245,7 @@ def _assert_stored(row: dict[str, Any], expected: dict[str, Any]) -> None:
 
 #: Bounded so the property costs a few seconds, also on a loaded 2-core CI machine.
 _PROPERTY = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
