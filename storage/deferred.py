@@ -81,7 +81,13 @@ class DeferredOpenStore:
             raise TransientStoreError(f"event store could not be opened: {self._last_error}")
 
     def close(self) -> None:
-        """Close the inner store if it was opened."""
+        """Close the inner store if it was opened.
+
+        Never waits for an open attempt still running (a connect can hang for the driver's
+        timeout): a store that was not open is left alone, the process is stopping anyway.
+        """
+        if not self._opened.is_set():
+            return
         with self._open_lock:
             if self._opened.is_set():
                 self._opened.clear()
