@@ -1,118 +1,185 @@
-"""ClickHouseStore benchmark on the embedded engine: append throughput and the dashboard queries.
+"""ClickHouseStore benchmark on the embedded engine: append throughput, parts, and the read paths.
 
-Run on demand: `python -m benchmarks.bench_store_clickhouse [N]` (default 10,000,000 events, in
-20,000-row appends). Writes benchmarks/results/store_clickhouse.txt.
-Targets: stats over 10 M <= 100 ms, one user/one day page <= 10 ms, cell history <= 10 ms.
+Run on demand: `python -m benchmarks.bench_store_clickhouse --events 10000000 [--batch 20000]`.
+Events come from `analytics.demo.generate_events` (random UUID ids, realistic sessions, Zipf
+users/workbooks, deep cell histories), in chunks of one million, each a later stretch of one year,
+appended in time order as an ingest would see them (same data as bench_store_parquet).
+Reads are timed twice: as the single embedded writer (no FINAL) and as a store that assumes
+several writers (`single_writer=False`: FINAL at read) over the same database.
+Results are appended to benchmarks/results/store_clickhouse.txt.
+Targets (10 M events): append well under 50 ms per 20k rows, /api/stats <= 100 ms, one user/one
+day page <= 10 ms, cell history <= 10 ms, active parts < 300 after sustained ingest.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from analytics.demo import generate_events
 from storage.base import EventFilter, Page, SessionFilter
 from storage.clickhouse_store import ClickHouseStore
-from storage.schema import EVENT_SCHEMA, UTC_MICROS
 
 RESULTS = Path(__file__).parent / "results" / "store_clickhouse.txt"
-BATCH = 20_000
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-SPAN_US = 90 * 86_400 * 1_000_000
-USERS = np.array([f"CORP\\user{i:03d}" for i in range(200)], dtype=object)
-BOOKS = np.array([f"\\\\share\\finance\\book{i:04d}.xlsx" for i in range(2000)], dtype=object)
-TYPES = np.array(["cell_change"] * 12 + ["formula_change", "workbook_save", "sheet_add"], dtype=object)
+START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
+CHUNK = 1_000_000
+YEAR_DAYS = 360
+PARTS_SQL = (
+    "SELECT table, count() FROM system.parts WHERE database = currentDatabase() AND active "
+    "GROUP BY table ORDER BY table"
+)
 
 
-def make_batch(first: int, n: int, total: int, rng: np.random.Generator) -> pa.Table:
-    """`n` events numbered from `first`, timestamps ascending over 90 days (as a producer sends them)."""
-    idx = np.arange(first, first + n, dtype=np.int64)
-    ts = (idx * (SPAN_US // total)) + int(START.timestamp() * 1_000_000)
-    user = rng.integers(0, len(USERS), n)
-    cols: dict[str, Any] = {
-        "event_id": pa.array([f"00000000-0000-4000-8000-{i:012x}" for i in idx.tolist()]),
-        "timestamp": pa.array(ts, UTC_MICROS),
-        "event_type": pa.array(TYPES[rng.integers(0, len(TYPES), n)]),
-        "user_name": pa.array(USERS[user]),
-        "machine_name": pa.array(np.char.add("PC-", user.astype(str)).astype(object)),
-        "session_id": pa.array([f"sess-{s}" for s in (idx // 50).tolist()]),
-        "workbook_name": pa.array(BOOKS[rng.integers(0, len(BOOKS), n)]),
-        "sheet_name": pa.array(np.array(["Sheet1", "Sheet2", "Data"], dtype=object)[rng.integers(0, 3, n)]),
-        "cell_address": pa.array([f"B{r}" for r in rng.integers(1, 500, n).tolist()]),
-        "old_value": pa.array(rng.integers(0, 10_000, n).astype(str).astype(object)),
-        "new_value": pa.array(rng.integers(0, 10_000, n).astype(str).astype(object)),
-        "formula": pa.nulls(n, pa.string()),
-        "correlation_id": pa.nulls(n, pa.string()),
-        "attributes": pa.array([[("AddinVersion", '"3.4.1.0"')]] * n, pa.map_(pa.string(), pa.string())),
-        "received_at": pa.array(ts, UTC_MICROS),
-        "batch_id": pa.array([f"b{first // BATCH}"] * n),
-    }
-    return pa.table(cols, schema=EVENT_SCHEMA)
+def chunks(total: int) -> Iterator[pa.Table]:
+    """`total` demo events in chunks of CHUNK, each a later slice of one year, in time order."""
+    parts = max(1, -(-total // CHUNK))
+    days = max(1, YEAR_DAYS // parts)
+    for k in range(parts):
+        n = min(CHUNK, total - k * CHUNK)
+        start = START + dt.timedelta(days=k * days)
+        yield generate_events(n, seed=k, start=start, days=days, users=200, workbooks=2000)
 
 
-def timed(fn: Callable[[], object], repeat: int = 7) -> float:
-    """Median warm wall time in ms (one warm-up call first)."""
+def timed(fn: Callable[[], object], repeat: int = 7) -> tuple[float, float]:
+    """(best, median) warm wall time in ms (one warm-up call first)."""
     fn()
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
+    return min(samples), statistics.median(samples)
 
 
-def main(total: int) -> str:
-    rng = np.random.default_rng(7)
-    with tempfile.TemporaryDirectory(prefix="bench-ch-") as tmp:
-        store = ClickHouseStore(f"chdb://{tmp}", database="bench")
-        store.open()
-        spent = 0.0
-        for first in range(0, total, BATCH):
-            batch = make_batch(first, min(BATCH, total - first), total, rng)
+def parts(store: ClickHouseStore) -> str:
+    rows = store._conn().query(PARTS_SQL).result_rows
+    return ", ".join(f"{table} {count}" for table, count in rows)
+
+
+def load(store: ClickHouseStore, total: int, batch: int) -> tuple[list[float], pa.Table]:
+    """Append everything; per-append latencies (ms) and the last chunk."""
+    latencies: list[float] = []
+    last = pa.table({})
+    for chunk in chunks(total):
+        last = chunk
+        for first in range(0, chunk.num_rows, batch):
+            part = chunk.slice(first, batch)
             t0 = time.perf_counter()
-            store.append(batch)
-            spent += time.perf_counter() - t0
-        day = START + dt.timedelta(days=30)
-        user = str(USERS[17])
-        probe = store.query(EventFilter(start=day, end=day + dt.timedelta(days=1)), Page(limit=1))
-        cell = probe.select(["workbook_name", "sheet_name", "cell_address"]).to_pylist()[0]
-        one_day = EventFilter(start=day, end=day + dt.timedelta(days=1), user_names=(user,))
-        w, sh, addr = cell["workbook_name"], cell["sheet_name"], cell["cell_address"]
-        again = make_batch(0, BATCH, total, np.random.default_rng(7))
-        conn = store._conn()
-        parts = conn.command(
-            "SELECT count() FROM system.parts WHERE database = 'bench' AND table = 'audit_events' AND active"
+            store.append(part)
+            latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies, last
+
+
+def read_lines(store: ClickHouseStore, last: pa.Table, label: str) -> list[str]:
+    """The read paths over the loaded data, as `label`."""
+    mid = last.slice(last.num_rows // 2, 1).to_pylist()[0]
+    day0 = mid["timestamp"].replace(hour=0, minute=0, second=0, microsecond=0)
+    one_day = EventFilter(start=day0, end=day0 + dt.timedelta(days=1))
+    user_day = EventFilter(start=day0, end=day0 + dt.timedelta(days=1), user_names=(mid["user_name"],))
+    cell = (mid["workbook_name"], mid["sheet_name"], mid["cell_address"])
+    week = EventFilter(start=day0 - dt.timedelta(days=7), end=day0)
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("stats (all, top 10)", lambda: store.stats(EventFilter(), 10)),
+        ("stats (one day)", lambda: store.stats(one_day, 10)),
+        ("stats (one user)", lambda: store.stats(EventFilter(user_names=(mid["user_name"],)), 10)),
+        ("page (one user, one day, 100 rows)", lambda: store.query(user_day, Page(limit=100))),
+        ("page (no filter, 100 rows)", lambda: store.query(EventFilter(), Page(limit=100))),
+        ("page (session, 100 rows)", lambda: store.query(EventFilter(session_id=mid["session_id"]), Page())),
+        ("cell history (100)", lambda: store.cell_history(*cell, 100)),
+        ("get_event", lambda: store.get_event(mid["event_id"])),
+        ("sessions page (50)", lambda: store.sessions(SessionFilter(), 50, None)),
+        (
+            "sessions page (one week, 50)",
+            lambda: store.sessions(SessionFilter(start=week.start, end=week.end), 50, None),
+        ),
+        ("timeseries (hour, by event_type)", lambda: store.timeseries(EventFilter(), "hour", "event_type")),
+        ("timeseries (minute, one day)", lambda: store.timeseries(one_day, "minute", None)),
+    ]
+    out = []
+    for name, fn in checks:
+        best, median = timed(fn)
+        out.append(f"  [{label}] {name}: best {best:.1f} ms, median {median:.1f} ms")
+    return out
+
+
+def run(total: int, batch: int, root: Path, writers: str, *, load_data: bool) -> list[str]:
+    store = ClickHouseStore(f"chdb://{root}", database="bench", single_writer=writers == "single")
+    store.open()
+    lines = [
+        f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} events={total:,} batch={batch:,} "
+        f"(embedded chdb, appends as {writers} writer)"
+    ]
+    try:
+        if not load_data:
+            last = list(chunks(total))[-1]
+            lines.append(f"(reads only, data loaded earlier; active parts: {parts(store)})")
+            return lines + reads(root, last)
+        lat, last = load(store, total, batch)
+        spent = sum(lat) / 1000
+        q = np.percentile(lat, [50, 95, 99])
+        lines.append(
+            f"append: {spent:.1f} s -> {total / spent:,.0f} events/s; per append p50 {q[0]:.0f} ms, "
+            f"p95 {q[1]:.0f} ms, p99 {q[2]:.0f} ms, max {max(lat):.0f} ms"
         )
-        lines = [
-            f"events: {total:,} in {BATCH:,}-row appends (embedded ClickHouse, chdb)",
-            f"append: {spent:.1f} s = {total / spent:,.0f} events/s (id lookup + insert_arrow)",
-            f"active parts of audit_events after load: {parts}",
-            f"stats (all, top 10): {timed(lambda: store.stats(EventFilter(), 10)):.1f} ms",
-            f"stats (one day): {timed(lambda: store.stats(EventFilter(start=day, end=day + dt.timedelta(days=1)), 10)):.1f} ms",
-            "page (one user, one day, 100 rows): "
-            f"{timed(lambda: store.query(one_day, Page(limit=100))):.1f} ms",
-            f"page (no filter, 100 rows): {timed(lambda: store.query(EventFilter(), Page(limit=100))):.1f} ms",
-            f"cell history: {timed(lambda: store.cell_history(w, sh, addr, 100)):.1f} ms",
-            f"get_event: {timed(lambda: store.get_event('00000000-0000-4000-8000-' + f'{total // 2:012x}')):.1f} ms",
-            f"sessions page (50): {timed(lambda: store.sessions(SessionFilter(), 50, None)):.1f} ms",
-            f"timeseries (hour, by event_type): {timed(lambda: store.timeseries(EventFilter(), 'hour', 'event_type')):.1f} ms",
-            f"re-append of one batch (all duplicates): {timed(lambda: store.append(again), 3):.1f} ms",
-        ]
+        lines.append(f"active parts right after load: {parts(store)}")
+        resend = last.slice(0, batch)
+        best, median = timed(lambda: store.append(resend), 3)
+        lines.append(
+            f"re-append of one {batch:,}-row batch (all duplicates): best {best:.0f} ms, median {median:.0f} ms"
+        )
+        time.sleep(10)
+        lines.append(f"active parts 10 s later: {parts(store)}")
+        lines += reads(root, last)
+    finally:
         store.close()
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def reads(root: Path, last: pa.Table) -> list[str]:
+    """The read paths as the single writer (no FINAL) and as one of several writers (FINAL)."""
+    lines: list[str] = []
+    for single, label in ((True, "single writer, no FINAL"), (False, "shared writers, FINAL")):
+        store = ClickHouseStore(f"chdb://{root}", database="bench", single_writer=single)
+        store.open()
+        try:
+            lines += read_lines(store, last, label)
+        finally:
+            store.close()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument(
+        "--writers",
+        choices=["single", "shared"],
+        default="single",
+        help="shared: exact engine lookup of every id",
+    )
+    parser.add_argument("--root", type=Path, help="keep the data here (default: a temporary directory)")
+    parser.add_argument("--reads-only", action="store_true", help="reuse --root's data: time the reads only")
+    args = parser.parse_args()
+    if args.root is not None:
+        lines = run(args.events, args.batch, args.root, args.writers, load_data=not args.reads_only)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-ch-") as tmp:
+            lines = run(args.events, args.batch, Path(tmp), args.writers, load_data=True)
+    report = "\n".join(lines) + "\n"
+    print(report)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(report + "\n")
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
-    report = main(n)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
+    main()
