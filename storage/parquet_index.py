@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-__all__ = ["HashIndex"]
+__all__ = ["HashIndex", "first_per_id"]
 
 Hashes = npt.NDArray[np.uint64]
 
@@ -55,3 +56,21 @@ class HashIndex:
         hit = np.empty_like(found)
         hit[order] = found
         return hit
+
+
+def first_per_id(table: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The first row of every event_id in `table` (input order kept), and those rows' hashes.
+
+    Distinct hashes prove distinct ids (the common case, one np.unique); otherwise the exact
+    string grouping decides, so a hash collision never merges two ids.
+    """
+    if np.unique(hashes).size == table.num_rows:
+        return table, hashes
+    idx = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    firsts = (
+        pa.table({"event_id": table.column("event_id"), "i": idx})
+        .group_by("event_id", use_threads=False)
+        .aggregate([("i", "min")])
+    )
+    keep = np.sort(firsts.column("i_min").to_numpy())
+    return table.take(pa.array(keep)), hashes[keep]

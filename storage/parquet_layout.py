@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -39,6 +40,7 @@ __all__ = [
     "DataFile",
     "FileSet",
     "Manifest",
+    "by_month",
     "partition_of",
     "write_events",
 ]
@@ -259,3 +261,13 @@ class FileSet:
             live = [f.path for f in self._manifest.files]
         self.discard(retired)
         self.rollups.keep_only(live)
+
+
+def by_month(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    """(year*100+month, rows of that UTC month) for each month in `table`; no copy for one month."""
+    us = table.column("timestamp").cast(pa.int64()).to_numpy()
+    months = us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+    present = np.unique(months)
+    for m in present.tolist():
+        key = (1970 + m // 12) * 100 + m % 12 + 1
+        yield key, table if present.size == 1 else table.filter(pa.array(months == m))

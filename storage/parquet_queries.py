@@ -42,6 +42,8 @@ __all__ = [
     "stats_groups",
     "stats_totals",
     "timeseries_bounds",
+    "timeseries_counts",
+    "timeseries_fill",
     "timeseries_rows",
 ]
 
@@ -226,19 +228,19 @@ def stats_totals(files: list[str], flt: EventFilter) -> Query:
 def stats_groups(files: list[str], flt: EventFilter) -> Query:
     """One scan giving rows shaped like a rollup (dim code, key, count), for stats.
 
-    Dims follow storage.parquet_rollup.DIMS, null keys left out; one extra row (dim 4) holds the
+    Dims follow storage.parquet_rollup.DIMS, null keys left out; one extra row (dim -1) holds the
     matching rows' time range in `lo`/`hi`.
     """
     q = Query()
     preds = where(flt, q)
     q.sql = (
         "SELECT * FROM (SELECT CASE WHEN grouping(event_type) = 0 THEN 0 WHEN grouping(user_name) = 0 THEN 1 "
-        "WHEN grouping(workbook_name) = 0 THEN 2 WHEN grouping(session_id) = 0 THEN 3 ELSE 4 END::TINYINT AS dim, "
+        "WHEN grouping(workbook_name) = 0 THEN 2 WHEN grouping(session_id) = 0 THEN 3 ELSE -1 END::TINYINT AS dim, "
         'coalesce(event_type, user_name, workbook_name, session_id) AS "key", count(*) AS "count", '
-        "epoch_us(min(timestamp)) AS lo, epoch_us(max(timestamp)) AS hi "
+        "NULL::BIGINT AS hour, epoch_us(min(timestamp)) AS lo, epoch_us(max(timestamp)) AS hi "
         f"FROM {source(files, q)} {_where_sql(preds)} "
         "GROUP BY GROUPING SETS ((event_type), (user_name), (workbook_name), (session_id), ())) "
-        'WHERE "key" IS NOT NULL OR dim = 4'
+        'WHERE "key" IS NOT NULL OR dim = -1'
     )
     return q
 
@@ -270,6 +272,37 @@ def timeseries_rows(
         f"{group} AS g FROM {source(files, q)} {_where_sql(preds)}), "
         "counts AS (SELECT b, g, count(*) AS c FROM ev GROUP BY b, g), "
         f"groups AS ({groups}), "
+        f"buckets AS (SELECT range AS b FROM range({q.bind(lo)}::BIGINT, {q.bind(hi + 1)}::BIGINT, {width})) "
+        'SELECT make_timestamp(buckets.b) AS ts, groups.g AS "group", coalesce(counts.c, 0)::BIGINT AS "count" '
+        "FROM buckets CROSS JOIN groups "
+        "LEFT JOIN counts ON counts.b = buckets.b AND counts.g IS NOT DISTINCT FROM groups.g "
+        'ORDER BY ts, "group" NULLS LAST'
+    )
+    return q
+
+
+def timeseries_counts(files: list[str], flt: EventFilter, bucket: Bucket, group_by: GroupBy | None) -> Query:
+    """Non-zero counts (b = bucket start µs, g = group or NULL, c) of the matching events."""
+    if group_by is not None and group_by not in GROUP_COLUMNS:
+        raise ValueError(f"not a groupable column: {group_by}")
+    q = Query()
+    preds = where(flt, q)
+    width, offset = q.bind(BUCKET_US[bucket]), q.bind(_BUCKET_OFFSET[bucket])
+    group = group_by if group_by is not None else "NULL::VARCHAR"
+    q.sql = (
+        f"SELECT (epoch_us(timestamp) - {offset}) // {width} * {width} + {offset} AS b, {group} AS g, "
+        f"count(*) AS c FROM {source(files, q)} {_where_sql(preds)} GROUP BY ALL"
+    )
+    return q
+
+
+def timeseries_fill(relation: str, bucket: Bucket, grouped: bool, lo: int, hi: int) -> Query:
+    """Zero-fill counts (b, g, c) of a registered relation over buckets lo..hi for every group."""
+    q = Query()
+    width = q.bind(BUCKET_US[bucket])
+    groups = "SELECT DISTINCT g FROM counts" if grouped else "SELECT NULL::VARCHAR AS g"
+    q.sql = (
+        f"WITH counts AS (SELECT b, g, c FROM {relation}), groups AS ({groups}), "
         f"buckets AS (SELECT range AS b FROM range({q.bind(lo)}::BIGINT, {q.bind(hi + 1)}::BIGINT, {width})) "
         'SELECT make_timestamp(buckets.b) AS ts, groups.g AS "group", coalesce(counts.c, 0)::BIGINT AS "count" '
         "FROM buckets CROSS JOIN groups "

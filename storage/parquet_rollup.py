@@ -39,9 +39,12 @@ __all__ = [
 ]
 
 #: Rollup dimensions, by code (the `dim` column). Session ids are only ever counted distinct.
+#: HOURLY rows count events per (UTC hour start in `hour`, event_type in `key`), for timeseries.
 DIMS = ("event_type", "user_name", "workbook_name", "session_id")
-EVENT_TYPE, USER, WORKBOOK, SESSION = range(4)
-ROLLUP_SCHEMA = pa.schema([("dim", pa.int8()), ("key", pa.string()), ("count", pa.int64())])
+EVENT_TYPE, USER, WORKBOOK, SESSION, HOURLY = range(5)
+ROLLUP_SCHEMA = pa.schema(
+    [("dim", pa.int8()), ("key", pa.string()), ("count", pa.int64()), ("hour", pa.int64())]
+)
 ROLLUP_KEY = b"govtrack.rollup"
 
 
@@ -52,9 +55,15 @@ def rollup_of(table: pa.Table) -> pa.Table:
         grouped = table.select([column]).group_by(column, use_threads=False).aggregate([([], "count_all")])
         grouped = grouped.filter(pc.is_valid(grouped.column(column)))
         dim = pa.array([code] * grouped.num_rows, pa.int8())
-        parts.append(
-            pa.table([dim, grouped.column(column), grouped.column("count_all")], schema=ROLLUP_SCHEMA)
-        )
+        hour = pa.nulls(grouped.num_rows, pa.int64())
+        columns = [dim, grouped.column(column), grouped.column("count_all"), hour]
+        parts.append(pa.table(columns, schema=ROLLUP_SCHEMA))
+    hours = pc.floor_temporal(table.column("timestamp"), 1, "hour").cast(pa.int64())
+    pairs = pa.table({"hour": hours, "key": table.column("event_type")})
+    hourly = pairs.group_by(["hour", "key"], use_threads=False).aggregate([([], "count_all")])
+    dim = pa.array([HOURLY] * hourly.num_rows, pa.int8())
+    columns = [dim, hourly.column("key"), hourly.column("count_all"), hourly.column("hour")]
+    parts.append(pa.table(columns, schema=ROLLUP_SCHEMA))
     return pa.concat_tables(parts).combine_chunks()
 
 
@@ -63,10 +72,9 @@ def merge(rollups: Iterable[pa.Table]) -> pa.Table:
     table = pa.concat_tables(list(rollups))
     if table.num_rows == 0:
         return ROLLUP_SCHEMA.empty_table()
-    summed = table.group_by(["dim", "key"], use_threads=False).aggregate([("count", "sum")])
-    return pa.table(
-        [summed.column("dim"), summed.column("key"), summed.column("count_sum")], schema=ROLLUP_SCHEMA
-    ).sort_by([("dim", "ascending")])
+    summed = table.group_by(["dim", "key", "hour"], use_threads=False).aggregate([("count", "sum")])
+    columns = [summed.column("dim"), summed.column("key"), summed.column("count_sum"), summed.column("hour")]
+    return pa.table(columns, schema=ROLLUP_SCHEMA).sort_by([("dim", "ascending")])
 
 
 def encode(rollup: pa.Table) -> bytes:

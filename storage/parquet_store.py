@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage import parquet_queries as sql
+from storage import parquet_series as series
 from storage.base import (
     AppendResult,
     Bucket,
@@ -43,8 +44,8 @@ from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.parquet_compaction import Compactor
 from storage.parquet_errors import translate_errors
-from storage.parquet_index import HashIndex
-from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet
+from storage.parquet_index import HashIndex, first_per_id
+from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month
 from storage.parquet_rollup import ROLLUP_SCHEMA, summarize
 from storage.schema import EVENT_SCHEMA
 
@@ -52,7 +53,7 @@ __all__ = ["ParquetStore"]
 
 log = logging.getLogger(__name__)
 
-MAX_BUCKETS = 100_000
+MAX_BUCKETS = series.MAX_BUCKETS
 _EPOCH = sql.EPOCH
 
 
@@ -172,7 +173,7 @@ class ParquetStore:
             table = batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
             hashes, cell_keys = self._batch_keys(table)
             table = table.append_column(FILE_SCHEMA.field(CELL_KEY), cell_keys)
-            unique, hashes = _first_per_id(table, hashes)
+            unique, hashes = first_per_id(table, hashes)
             with self._write_lock:
                 fresh, hashes = self._drop_stored(unique, hashes)
                 self._commit(fresh)
@@ -224,7 +225,7 @@ class ParquetStore:
             return
         written: list[DataFile] = []
         try:
-            for key, part in _by_month(table):
+            for key, part in by_month(table):
                 written.append(self._files.write(part, key))
             self._files.make_durable(written)
             self._files.commit(written)
@@ -275,17 +276,16 @@ class ParquetStore:
         """
         with translate_errors("stats"), self._files.snapshot() as files:
             lo, hi = _us(flt.start), _us(flt.end)
-            time_only = flt == EventFilter(start=flt.start, end=flt.end)
-            inside = [f for f in files if time_only and _within(f, lo, hi)]
+            inside = [f for f in files if _time_only(flt) and _within(f, lo, hi)]
             scan = [f for f in files if f.overlaps(lo, hi) and f not in inside]
             rollups = [self._files.rollups.get(f.path) for f in inside]
             bounds = [(f.min_us, f.max_us) for f in inside]
             if scan:
                 grouped = self._table(sql.stats_groups(self._paths(scan), flt))
-                edge = grouped.filter(pc.equal(grouped.column("dim"), 4)).to_pylist()
+                edge = grouped.filter(pc.equal(grouped.column("dim"), -1)).to_pylist()
                 if edge and edge[0]["lo"] is not None:
                     bounds.append((edge[0]["lo"], edge[0]["hi"]))
-                rollups.append(grouped.select(["dim", "key", "count"]).cast(ROLLUP_SCHEMA))
+                rollups.append(grouped.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA))
             s = summarize(rollups, top)
         return Stats(
             total_events=s.total_events,
@@ -304,6 +304,8 @@ class ParquetStore:
         if bucket not in sql.BUCKET_US:
             raise InvalidQueryError(f"unknown bucket {bucket!r}")
         with translate_errors("timeseries"), self._files.snapshot() as files:
+            if bucket in series.ROLLUP_BUCKETS and group_by in (None, "event_type") and _time_only(flt):
+                return self._rollup_series(files, flt, bucket, group_by is not None)
             paths = self._select(files, flt.start, flt.end)
             span = self._bucket_span(paths, flt, bucket)
             if span is None:
@@ -311,14 +313,33 @@ class ParquetStore:
             rows = self._table(sql.timeseries_rows(paths, flt, bucket, group_by, *span))
         return rows.cast(sql.TIMESERIES_SCHEMA)
 
+    def _rollup_series(
+        self, files: tuple[DataFile, ...], flt: EventFilter, bucket: Bucket, grouped: bool
+    ) -> pa.Table:
+        """Hourly rollups of the files wholly inside the range, a scan of the boundary files."""
+        lo, hi = _us(flt.start), _us(flt.end)
+        inside = [f for f in files if _within(f, lo, hi)]
+        parts = [series.rollup_counts(self._files.rollups.get(f.path), bucket, grouped) for f in inside]
+        scan = self._paths([f for f in files if f.overlaps(lo, hi) and not _within(f, lo, hi)])
+        if scan:
+            q = sql.timeseries_counts(scan, flt, bucket, "event_type" if grouped else None)
+            parts.append(self._table(q).cast(series.COUNTS_SCHEMA))
+        counts = series.combine(parts)
+        bounds = series.span(counts, lo, hi, bucket)
+        if bounds is None:
+            return sql.TIMESERIES_SCHEMA.empty_table()
+        with self._cursor() as cur:
+            cur.register("_counts", counts)
+            q = sql.timeseries_fill("_counts", bucket, grouped, *bounds)
+            return cur.sql(q.sql, params=q.params).to_arrow_table().cast(sql.TIMESERIES_SCHEMA)
+
     def _bucket_span(self, paths: list[str], flt: EventFilter, bucket: Bucket) -> tuple[int, int] | None:
         lo, hi = _us(flt.start), _us(flt.end)
+        hi = None if hi is None else hi - 1  # the contract zero-fills to the bucket of end - 1 µs
         if lo is None or hi is None:
             bounds = self._table(sql.timeseries_bounds(paths, flt)).to_pylist()[0]
             lo = bounds["lo"] if lo is None else lo
             hi = bounds["hi"] if hi is None else hi
-        else:
-            hi -= 1
         if lo is None or hi is None or hi < lo:
             return None
         first, last = sql.bucket_floor(lo, bucket), sql.bucket_floor(hi, bucket)
@@ -363,34 +384,11 @@ class ParquetStore:
             return HealthCheck(ok=False, detail=f"parquet store unavailable: {exc}")
 
 
+def _time_only(flt: EventFilter) -> bool:
+    """Whether the filter constrains nothing but the time range (what rollups can answer)."""
+    return flt == EventFilter(start=flt.start, end=flt.end)
+
+
 def _within(f: DataFile, start_us: int | None, end_us: int | None) -> bool:
     """Whether every row of `f` lies in [start_us, end_us)."""
     return (start_us is None or f.min_us >= start_us) and (end_us is None or f.max_us < end_us)
-
-
-def _first_per_id(table: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
-    """The first row of every event_id in `table` (input order kept), and those rows' hashes.
-
-    Distinct hashes prove distinct ids (the common case, one np.unique); otherwise the exact
-    string grouping decides, so a hash collision never merges two ids.
-    """
-    if np.unique(hashes).size == table.num_rows:
-        return table, hashes
-    idx = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    firsts = (
-        pa.table({"event_id": table.column("event_id"), "i": idx})
-        .group_by("event_id", use_threads=False)
-        .aggregate([("i", "min")])
-    )
-    keep = np.sort(firsts.column("i_min").to_numpy())
-    return table.take(pa.array(keep)), hashes[keep]
-
-
-def _by_month(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
-    """(year*100+month, rows of that UTC month) for each month in `table`; no copy for one month."""
-    us = table.column("timestamp").cast(pa.int64()).to_numpy()
-    months = us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
-    present = np.unique(months)
-    for m in present.tolist():
-        key = (1970 + m // 12) * 100 + m % 12 + 1
-        yield key, table if present.size == 1 else table.filter(pa.array(months == m))

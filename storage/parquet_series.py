@@ -1,0 +1,59 @@
+"""Time series of the Parquet store from the hourly rollups, exact and without a scan.
+
+Why: a dashboard's events-per-day chart over a year would otherwise read the timestamp column of
+every event. Each data file's rollup (storage.parquet_rollup) holds its event count per (UTC
+hour, event_type); hour, day and week buckets are unions of whole hours (weeks start Monday
+00:00 UTC), so a file wholly inside the filter's time range contributes its hourly counts
+re-bucketed, and only the boundary files are scanned (storage.parquet_queries.timeseries_counts).
+The zero-fill is the same SQL as the scan path's (timeseries_fill).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage import parquet_queries as sql
+from storage.base import Bucket
+from storage.errors import InvalidQueryError
+from storage.parquet_rollup import HOURLY
+
+__all__ = ["COUNTS_SCHEMA", "MAX_BUCKETS", "combine", "rollup_counts", "span"]
+
+MAX_BUCKETS = 100_000
+COUNTS_SCHEMA = pa.schema([("b", pa.int64()), ("g", pa.string()), ("c", pa.int64())])
+#: Buckets the hourly rollups can answer exactly.
+ROLLUP_BUCKETS = frozenset({"hour", "day", "week"})
+
+
+def rollup_counts(rollup: pa.Table, bucket: Bucket, grouped: bool) -> pa.Table:
+    """(bucket start µs, event_type or NULL, count) from one file's hourly rollup."""
+    hourly = rollup.filter(pc.equal(rollup.column("dim"), pa.scalar(HOURLY, pa.int8())))
+    hours = hourly.column("hour").to_numpy()
+    phase, width = sql.bucket_floor(0, bucket), sql.BUCKET_US[bucket]  # any bucket start fixes the grid
+    b = (hours - phase) // width * width + phase
+    g = hourly.column("key") if grouped else pa.nulls(hourly.num_rows, pa.string())
+    return pa.table([pa.array(b, pa.int64()), g, hourly.column("count")], schema=COUNTS_SCHEMA)
+
+
+def combine(parts: list[pa.Table]) -> pa.Table:
+    """Sum counts of the same (bucket, group) over files."""
+    if not parts:
+        return COUNTS_SCHEMA.empty_table()
+    summed = pa.concat_tables(parts).group_by(["b", "g"], use_threads=False).aggregate([("c", "sum")])
+    return pa.table([summed.column("b"), summed.column("g"), summed.column("c_sum")], schema=COUNTS_SCHEMA)
+
+
+def span(
+    counts: pa.Table, start_us: int | None, end_us: int | None, bucket: Bucket
+) -> tuple[int, int] | None:
+    """First and last bucket to zero-fill: from the filter's bounds, else from the data."""
+    bounds = pc.min_max(counts.column("b"))
+    lo = start_us if start_us is not None else bounds["min"].as_py()
+    hi = end_us - 1 if end_us is not None else bounds["max"].as_py()
+    if lo is None or hi is None or hi < lo:
+        return None
+    first, last = sql.bucket_floor(lo, bucket), sql.bucket_floor(hi, bucket)
+    if (last - first) // sql.BUCKET_US[bucket] + 1 > MAX_BUCKETS:
+        raise InvalidQueryError(f"more than {MAX_BUCKETS} {bucket} buckets requested")
+    return first, last
