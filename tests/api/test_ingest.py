@@ -216,7 +216,9 @@ def test_too_many_bytes_is_413_also_after_decompression(app_over: Any) -> None:
     assert_error_shape(client.post("/api/events", content=packed, headers=headers), 413)
 
 
-def test_store_unavailable_is_202_queued_in_the_spool(app_over: Any, store: EventStore, tmp_path: Path) -> None:
+def test_store_unavailable_is_202_queued_in_the_spool(
+    app_over: Any, store: EventStore, tmp_path: Path
+) -> None:
     client, _ = app_over(UnavailableStore)
     resp = client.post("/api/events", content=PASCAL.read_bytes(), headers=JSON_HEADERS)
     assert resp.status_code == 202, resp.text
