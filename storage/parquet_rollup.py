@@ -92,11 +92,16 @@ def decode(value: bytes) -> pa.Table:
 
 
 def read_rollup(path: Path) -> pa.Table:
-    """The rollup in a data file's footer, or one computed from its rows if it has none."""
+    """The rollup in a data file's footer, or one computed from its rows if it has none.
+
+    A rollup of another layout (an older ROLLUP_SCHEMA) is recomputed the same way.
+    """
     metadata = pq.read_metadata(path).metadata or {}
     if ROLLUP_KEY in metadata:
-        return decode(metadata[ROLLUP_KEY])
-    return rollup_of(pq.read_table(path, columns=list(DIMS)))
+        rollup = decode(metadata[ROLLUP_KEY])
+        if rollup.schema.equals(ROLLUP_SCHEMA):
+            return rollup
+    return rollup_of(pq.read_table(path, columns=[*DIMS, "timestamp"]))
 
 
 class RollupCache:
