@@ -35,6 +35,7 @@ __all__ = [
     "encode",
     "merge",
     "rollup_of",
+    "split",
     "summarize",
 ]
 
@@ -104,27 +105,49 @@ def read_rollup(path: Path) -> pa.Table:
     return rollup_of(pq.read_table(path, columns=[*DIMS, "timestamp"]))
 
 
+#: A rollup split by dimension (index = dim code), as summarize wants it.
+Parts = tuple[pa.Table, ...]
+
+
+def split(rollup: pa.Table) -> Parts:
+    """A rollup's rows per dimension code (0..HOURLY)."""
+    dims = rollup.column("dim")
+    return tuple(rollup.filter(pc.equal(dims, pa.scalar(code, pa.int8()))) for code in range(HOURLY + 1))
+
+
 class RollupCache:
-    """Rollups read once per file and kept in memory: files are immutable, so never stale."""
+    """Rollups read once per file and kept in memory, whole and split by dimension.
+
+    Files are immutable, so an entry never goes stale; it is dropped once its file is retired.
+    """
 
     def __init__(self, root: Path) -> None:
         self._root = root
         self._lock = threading.Lock()
-        self._tables: dict[str, pa.Table] = {}
+        self._tables: dict[str, tuple[pa.Table, Parts]] = {}
 
     def put(self, data_path: str, rollup: pa.Table) -> None:
         """Remember the rollup of a file this process just wrote."""
+        entry = (rollup, split(rollup))
         with self._lock:
-            self._tables[data_path] = rollup
+            self._tables[data_path] = entry
 
-    def get(self, data_path: str) -> pa.Table:
-        """The rollup of a live data file."""
+    def _entry(self, data_path: str) -> tuple[pa.Table, Parts]:
         with self._lock:
             cached = self._tables.get(data_path)
         if cached is None:
-            cached = read_rollup(self._root / data_path)
-            self.put(data_path, cached)
+            self.put(data_path, read_rollup(self._root / data_path))
+            with self._lock:
+                cached = self._tables[data_path]
         return cached
+
+    def get(self, data_path: str) -> pa.Table:
+        """The rollup of a live data file."""
+        return self._entry(data_path)[0]
+
+    def parts(self, data_path: str) -> Parts:
+        """The rollup of a live data file, split by dimension."""
+        return self._entry(data_path)[1]
 
     def keep_only(self, live: Iterable[str]) -> None:
         """Forget files that are no longer live (after compaction retired them)."""
@@ -146,36 +169,25 @@ class Summary:
     top_workbooks: pa.Table
 
 
-def _ranked(keys: pa.Array, counts: pa.Array, name: str, top: int | None) -> pa.Table:
-    table = (
-        pa.table({name: keys, "count": counts})
-        .group_by(name, use_threads=False)
-        .aggregate([("count", "sum")])
-    )
-    ranked = pa.table({name: table.column(name), "count": table.column("count_sum").cast(pa.int64())})
-    ranked = ranked.sort_by([("count", "descending"), (name, "ascending")])
-    return ranked if top is None else ranked.slice(0, top)
+def _ranked(parts: list[pa.Table], name: str) -> pa.Table:
+    """(key, summed count) per distinct key, sorted count desc then key asc."""
+    table = pa.concat_tables(parts) if parts else ROLLUP_SCHEMA.empty_table()
+    summed = table.group_by("key", use_threads=False).aggregate([("count", "sum")])
+    ranked = pa.table({name: summed.column("key"), "count": summed.column("count_sum").cast(pa.int64())})
+    return ranked.sort_by([("count", "descending"), (name, "ascending")])
 
 
-def summarize(rollups: list[pa.Table], top: int) -> Summary:
+def summarize(rollups: list[Parts], top: int) -> Summary:
     """Exact totals, distinct counts and top lists from rollups of disjoint event sets."""
-    table = pa.concat_tables(rollups) if rollups else ROLLUP_SCHEMA.empty_table()
-    dims = table.column("dim")
-
-    def part(code: int) -> pa.Table:
-        return table.filter(pc.equal(dims, pa.scalar(code, pa.int8())))
-
-    types, users, books = (
-        _ranked(t.column("key"), t.column("count"), DIMS[c], None if c == EVENT_TYPE else top)
-        for c, t in ((EVENT_TYPE, part(EVENT_TYPE)), (USER, part(USER)), (WORKBOOK, part(WORKBOOK)))
-    )
-    user_keys, book_keys = part(USER).column("key"), part(WORKBOOK).column("key")
+    types, users, books = (_ranked([r[c] for r in rollups], DIMS[c]) for c in (EVENT_TYPE, USER, WORKBOOK))
+    sessions = pa.chunked_array([c for r in rollups for c in r[SESSION].column("key").chunks], pa.string())
+    unique_sessions = pc.count_distinct(sessions).as_py()
     return Summary(
         total_events=int(pc.sum(types.column("count")).as_py() or 0),
-        unique_users=pc.count_distinct(user_keys).as_py(),
-        unique_workbooks=pc.count_distinct(book_keys).as_py(),
-        unique_sessions=pc.count_distinct(part(SESSION).column("key")).as_py(),
+        unique_users=users.num_rows,
+        unique_workbooks=books.num_rows,
+        unique_sessions=unique_sessions,
         by_event_type=types,
-        top_users=users,
-        top_workbooks=books,
+        top_users=users.slice(0, top),
+        top_workbooks=books.slice(0, top),
     )

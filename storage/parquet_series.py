@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from storage import parquet_queries as sql
 from storage.base import Bucket
 from storage.errors import InvalidQueryError
-from storage.parquet_rollup import HOURLY
+from storage.parquet_rollup import HOURLY, Parts
 
 __all__ = ["COUNTS_SCHEMA", "MAX_BUCKETS", "combine", "rollup_counts", "span"]
 
@@ -26,9 +26,9 @@ COUNTS_SCHEMA = pa.schema([("b", pa.int64()), ("g", pa.string()), ("c", pa.int64
 ROLLUP_BUCKETS = frozenset({"hour", "day", "week"})
 
 
-def rollup_counts(rollup: pa.Table, bucket: Bucket, grouped: bool) -> pa.Table:
+def rollup_counts(parts: Parts, bucket: Bucket, grouped: bool) -> pa.Table:
     """(bucket start µs, event_type or NULL, count) from one file's hourly rollup."""
-    hourly = rollup.filter(pc.equal(rollup.column("dim"), pa.scalar(HOURLY, pa.int8())))
+    hourly = parts[HOURLY]
     hours = hourly.column("hour").to_numpy()
     phase, width = sql.bucket_floor(0, bucket), sql.BUCKET_US[bucket]  # any bucket start fixes the grid
     b = (hours - phase) // width * width + phase

@@ -46,7 +46,7 @@ from storage.parquet_compaction import Compactor
 from storage.parquet_errors import translate_errors
 from storage.parquet_index import HashIndex, first_per_id
 from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month
-from storage.parquet_rollup import ROLLUP_SCHEMA, summarize
+from storage.parquet_rollup import ROLLUP_SCHEMA, split, summarize
 from storage.schema import EVENT_SCHEMA
 
 __all__ = ["ParquetStore"]
@@ -278,14 +278,14 @@ class ParquetStore:
             lo, hi = _us(flt.start), _us(flt.end)
             inside = [f for f in files if _time_only(flt) and _within(f, lo, hi)]
             scan = [f for f in files if f.overlaps(lo, hi) and f not in inside]
-            rollups = [self._files.rollups.get(f.path) for f in inside]
+            rollups = [self._files.rollups.parts(f.path) for f in inside]
             bounds = [(f.min_us, f.max_us) for f in inside]
             if scan:
                 grouped = self._table(sql.stats_groups(self._paths(scan), flt))
                 edge = grouped.filter(pc.equal(grouped.column("dim"), -1)).to_pylist()
                 if edge and edge[0]["lo"] is not None:
                     bounds.append((edge[0]["lo"], edge[0]["hi"]))
-                rollups.append(grouped.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA))
+                rollups.append(split(grouped.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)))
             s = summarize(rollups, top)
         return Stats(
             total_events=s.total_events,
@@ -319,7 +319,7 @@ class ParquetStore:
         """Hourly rollups of the files wholly inside the range, a scan of the boundary files."""
         lo, hi = _us(flt.start), _us(flt.end)
         inside = [f for f in files if _within(f, lo, hi)]
-        parts = [series.rollup_counts(self._files.rollups.get(f.path), bucket, grouped) for f in inside]
+        parts = [series.rollup_counts(self._files.rollups.parts(f.path), bucket, grouped) for f in inside]
         scan = self._paths([f for f in files if f.overlaps(lo, hi) and not _within(f, lo, hi)])
         if scan:
             q = sql.timeseries_counts(scan, flt, bucket, "event_type" if grouped else None)
