@@ -60,7 +60,7 @@ def columns_from_events(events: list[dict[str, Any]]) -> RawColumns:
         values = _pull(events, present)
         out.arrays[name] = _to_array(values, name, out)
     extras = sorted(k for k in keys if k not in FIELD_OF_ALIAS)
-    out.attributes = _attributes(events, extras)
+    out.attributes = _attributes(events, extras, out)
     return out
 
 
@@ -120,7 +120,7 @@ def _type_message(name: str) -> str:
     return "must be a string"
 
 
-def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
+def _attributes(events: list[dict[str, Any]], extras: list[str], out: RawColumns) -> pa.Array:
     """map<string,string> of every non-field key -> compact JSON text, assembled without per-row dicts.
 
     Each extra key is encoded as one column; the columns are then interleaved row-major with one
@@ -131,7 +131,10 @@ def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
         offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
         return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], pa.string()))
     flat = pa.concat_arrays(
-        [_encode_column(list(map(dict.get, events, repeat(key), repeat(_MISSING)))) for key in extras]
+        [
+            _encode_column(list(map(dict.get, events, repeat(key), repeat(_MISSING))), key, out)
+            for key in extras
+        ]
     )
     present = np.asarray(flat.is_valid()).reshape(len(extras), n).T
     row_major = (np.arange(len(extras)) * n + np.arange(n)[:, None])[present]
@@ -141,7 +144,7 @@ def _attributes(events: list[dict[str, Any]], extras: list[str]) -> pa.Array:
     return pa.MapArray.from_arrays(pa.array(offsets), names, flat.take(pa.array(row_major)))
 
 
-def _encode_column(values: list[Any]) -> pa.Array:
+def _encode_column(values: list[Any], key: str, out: RawColumns) -> pa.Array:
     """JSON text per value (null where the key is absent).
 
     Fast paths: a column of one string everywhere (an add-in version) is repeated in C; a column of
@@ -158,4 +161,18 @@ def _encode_column(values: list[Any]) -> pa.Array:
         texts: dict[object, bytes | None] = {v: json_text(v) for v in distinct if v is not _MISSING}
         texts[_MISSING] = None
         return pa.array(list(map(texts.__getitem__, values)), pa.string())
-    return pa.array([None if v is _MISSING else json_text(v) for v in values], pa.string())
+    try:
+        return pa.array([None if v is _MISSING else json_text(v) for v in values], pa.string())
+    except RecursionError:
+        return pa.array([_text_or_issue(v, i, key, out) for i, v in enumerate(values)], pa.string())
+
+
+def _text_or_issue(value: Any, index: int, key: str, out: RawColumns) -> bytes | None:
+    """JSON text of one value; a value that decoded but nests too deeply to encode is the event's error."""
+    if value is _MISSING:
+        return None
+    try:
+        return json_text(value)
+    except RecursionError:
+        out.add_issue(index, key, "is nested too deeply")
+        return None

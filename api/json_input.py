@@ -17,7 +17,8 @@ __all__ = ["ParsedBody", "parse_json", "parse_ndjson"]
 
 _EVENTS_KEYS = ("events", "Events")
 _BATCH_ID_KEYS = ("batch_id", "batchId", "BatchId")
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+#: RecursionError: msgspec's answer to nesting deeper than the interpreter's recursion limit.
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 
 _decode = msgspec.json.Decoder().decode
 
@@ -33,6 +34,8 @@ class ParsedBody:
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return f"invalid UTF-8 at byte {exc.start}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
     return str(exc)
 
 

@@ -542,3 +542,23 @@ def test_bulk_derived_ids_match_the_reference_definition() -> None:
         )
         content["attributes"] = dict(row["attributes"])
         assert row["event_id"] == derive_event_id(content)
+
+
+@pytest.mark.parametrize("kind", ["json", "ndjson"])
+def test_nesting_beyond_the_recursion_limit_is_400(kind: Literal["json", "ndjson"]) -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    body = json.dumps(event(Extra=0)).replace('"Extra": 0', f'"Extra": {deep}')
+    if kind == "json":
+        body = f"[{body}]"
+    with pytest.raises(ApiError) as info:
+        decode(body.encode(), kind)
+    assert (info.value.status, info.value.code) == (400, "invalid_body")
+    assert "nested too deeply" in info.value.message
+
+
+def test_attribute_nested_100_deep_is_kept() -> None:
+    nested: Any = 1
+    for _ in range(100):
+        nested = [nested]
+    row = only_row(decode([event(Extra=nested)]))
+    assert json.loads(dict(row["attributes"])["Extra"]) == nested
