@@ -84,7 +84,8 @@ def _counts(client: TestClient, name: str, value: str) -> dict[str, tuple[httpx.
         client.get("/api/stats/timeseries", params=ts_params),
         lambda b: sum(s["count"] for s in b["series"]),
     )
-    record("export", client.post("/api/exports", json=params), lambda b: b["rows"])
+    if value in INJECTIONS[:3]:  # each export writes files: a few values are enough to prove binding
+        record("export", client.post("/api/exports", json=params), lambda b: b["rows"])
     return out
 
 
