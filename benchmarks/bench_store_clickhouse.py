@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import resource
 import statistics
 import tempfile
 import time
@@ -64,18 +65,26 @@ def parts(store: ClickHouseStore) -> str:
     return ", ".join(f"{table} {count}" for table, count in rows)
 
 
-def load(store: ClickHouseStore, total: int, batch: int) -> tuple[list[float], pa.Table]:
-    """Append everything; per-append latencies (ms) and the last chunk."""
+def cpu_s() -> float:
+    """CPU seconds of this process: the embedded engine's threads (inserts, merges) included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load(store: ClickHouseStore, total: int, batch: int) -> tuple[list[float], list[float], pa.Table]:
+    """Append everything; per-append wall and CPU ms (CPU includes background merges meanwhile)."""
     latencies: list[float] = []
+    cpu: list[float] = []
     last = pa.table({})
     for chunk in chunks(total):
         last = chunk
         for first in range(0, chunk.num_rows, batch):
             part = chunk.slice(first, batch)
-            t0 = time.perf_counter()
+            c0, t0 = cpu_s(), time.perf_counter()
             store.append(part)
             latencies.append((time.perf_counter() - t0) * 1000)
-    return latencies, last
+            cpu.append((cpu_s() - c0) * 1000)
+    return latencies, cpu, last
 
 
 def read_lines(store: ClickHouseStore, last: pa.Table, label: str) -> list[str]:
@@ -122,12 +131,16 @@ def run(total: int, batch: int, root: Path, writers: str, *, load_data: bool) ->
             last = list(chunks(total))[-1]
             lines.append(f"(reads only, data loaded earlier; active parts: {parts(store)})")
             return lines + reads(root, last)
-        lat, last = load(store, total, batch)
+        lat, cpu, last = load(store, total, batch)
         spent = sum(lat) / 1000
         q = np.percentile(lat, [50, 95, 99])
         lines.append(
             f"append: {spent:.1f} s -> {total / spent:,.0f} events/s; per append p50 {q[0]:.0f} ms, "
             f"p95 {q[1]:.0f} ms, p99 {q[2]:.0f} ms, max {max(lat):.0f} ms"
+        )
+        lines.append(
+            f"append CPU (process, merges included): median {statistics.median(cpu):.0f} ms per append, "
+            f"{sum(cpu) / total:.2f} ms per 1k events -> {total / (sum(cpu) / 1000):,.0f} events per CPU-second"
         )
         lines.append(f"active parts right after load: {parts(store)}")
         resend = last.slice(0, batch)

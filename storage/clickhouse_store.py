@@ -161,6 +161,8 @@ class ClickHouseStore:
             client.close()
             raise
         self._client = client
+        if self.single_writer:  # now, not on the first append: ~1 s per million stored ids
+            self._id_filter()
 
     def close(self) -> None:
         """Release the client (and with the last chdb client, the engine); idempotent."""
@@ -235,7 +237,7 @@ class ClickHouseStore:
         return rows.filter(pc.invert(pc.is_in(ids, value_set=pa.array(stored, pa.string()))))
 
     def _id_filter(self) -> IdFilter:
-        """The single writer's filter of stored-id hashes, loaded from event_index on first use."""
+        """The single writer's filter of stored-id hashes, loaded from event_index once per process."""
         with self._writer.lock:
             ids = self._writer.ids
             if ids is None:
