@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import SCOPES, KeyEntry, parse_key_entry
@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     )
     api_keys_file: Path | None = Field(
         default=None, description="keys file: `<key-or-sha256:hex> scope+scope` per line, # comments"
+    )
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description="key for paging cursors; set the same value on every replica so cursors survive "
+        "restarts and work on any replica (unset: a random key per process)",
     )
     max_batch_events: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from api.cursor import decode_event_cursor, encode_event_cursor, fingerprint
+from api.cursor import cursor_key, decode_event_cursor, encode_event_cursor, fingerprint, process_key
 from api.errors import ApiError
 from api.filters import parse_event_query, parse_timestamp, raw_from_body, raw_from_query
+from api.settings import Settings
 from storage.base import Cursor, EventFilter
 
 UTC = dt.UTC
@@ -67,13 +68,30 @@ def test_streamed_formats_allow_a_million() -> None:
 
 
 def test_cursor_round_trip_and_binding() -> None:
-    flt = EventFilter(user_names=("a",))
-    token = encode_event_cursor(Cursor(1_700_000_000_000_001, "id-1"), "desc", flt)
-    assert decode_event_cursor(token, "desc", flt) == Cursor(1_700_000_000_000_001, "id-1")
+    flt, key = EventFilter(user_names=("a",)), process_key()
+    token = encode_event_cursor(Cursor(1_700_000_000_000_001, "id-1"), "desc", flt, key)
+    assert decode_event_cursor(token, "desc", flt, key) == Cursor(1_700_000_000_000_001, "id-1")
     for order, other in (("asc", flt), ("desc", EventFilter())):
         with pytest.raises(ApiError) as caught:
-            decode_event_cursor(token, order, other)  # type: ignore[arg-type]
+            decode_event_cursor(token, order, other, key)  # type: ignore[arg-type]
         assert caught.value.code == "invalid_cursor"
     with pytest.raises(ApiError):
         decode_event_cursor(token, "desc", flt, key=b"another secret")
     assert fingerprint(flt) != fingerprint(EventFilter(user_names=("b",)))
+
+
+def _keyed(secret: str | None) -> Settings:
+    return Settings(cursor_secret=secret)
+
+
+def test_cursor_key_is_the_configured_secret_else_random_per_process() -> None:
+    """Replicas sharing GOVTRACK_CURSOR_SECRET accept each other's cursors; no public default key."""
+    shared = cursor_key(_keyed("shared value"))
+    assert shared == cursor_key(_keyed("shared value")) != cursor_key(_keyed("another value"))
+    assert cursor_key(_keyed(None)) == process_key() != shared
+    assert len(process_key()) == 32
+    flt = EventFilter()
+    token = encode_event_cursor(Cursor(1, "id"), "desc", flt, shared)
+    assert decode_event_cursor(token, "desc", flt, cursor_key(_keyed("shared value"))).event_id == "id"
+    with pytest.raises(ApiError):
+        decode_event_cursor(token, "desc", flt, process_key())

@@ -4,9 +4,9 @@ The store holds one event per injection string carrying that string in every tex
 filter bound as data finds exactly that event while a filter spliced into SQL finds the wrong
 rows, none, or breaks. The per-endpoint answers are checked against counts computed here, every
 4xx must be in the contract's error shape, nothing may be a 5xx, and afterwards the store still
-holds exactly what was seeded (no statement slipped through). Cursors are forged with the public
-default MAC key, as anyone who reads the source can: the server must treat a well-signed but
-absurd token as bad input (400), never as a 500.
+holds exactly what was seeded (no statement slipped through). Cursors are forged with the app's own
+MAC key (as a leaked or shared secret would allow) and with the old public default key: the server
+must treat a well-signed but absurd token as bad input (400), never as a 500.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 from fastapi.testclient import TestClient
 
-from api.cursor import DEFAULT_KEY, fingerprint
+from api.cursor import cursor_key, fingerprint
 from storage.base import EventFilter, EventStore, SessionFilter
 from tests.e2e.hostile import Judge, event
 
@@ -208,67 +208,73 @@ def test_absurd_limits_buckets_and_bounds(client: TestClient, store: EventStore)
     judge.verdict()
 
 
-def _forge(body: Any, raw: bytes | None = None) -> str:
-    """A token signed with the default key: what anyone can mint when no cursor secret is configured."""
+OLD_PUBLIC_KEY = b"govtrack-cursor-v1"  # the fixed default key of earlier versions
+
+
+def _forge(key: bytes, body: Any, raw: bytes | None = None) -> str:
+    """A token signed with `key`: what anyone holding the deployment's key could mint."""
     payload = raw if raw is not None else json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    mac = hmac.new(DEFAULT_KEY, payload, hashlib.sha256).digest()[:16]
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(payload + mac).decode().rstrip("=")
 
 
-def _event_cursor(position: Any, **extra: Any) -> str:
+def _event_cursor(key: bytes, position: Any) -> str:
     body = {"v": 1, "k": "events", "o": "desc", "f": fingerprint(EventFilter()), "p": position}
-    return _forge(body | extra)
+    return _forge(key, body)
 
 
-def _session_cursor(position: Any) -> str:
-    return _forge({"v": 1, "k": "sessions", "o": "desc", "f": fingerprint(SessionFilter()), "p": position})
+def _session_cursor(key: bytes, position: Any) -> str:
+    body = {"v": 1, "k": "sessions", "o": "desc", "f": fingerprint(SessionFilter()), "p": position}
+    return _forge(key, body)
 
 
 def test_forged_and_tampered_cursors_are_400(client: TestClient, store: EventStore) -> None:
     judge = Judge(client, store)
     _seed(judge)
+    key = cursor_key(client.app.state.govtrack.settings)  # type: ignore[attr-defined]
     now_us = int(dt.datetime.now(dt.UTC).timestamp() * 1e6)
     malformed = [
-        _forge(None, raw=b"not json at all"),
-        _forge(None, raw=b"\xff\xfe"),
-        _forge([1, 2]),
-        _forge("x"),
+        _forge(key, None, raw=b"not json at all"),
+        _forge(key, None, raw=b"\xff\xfe"),
+        _forge(key, None, raw=b"[" * 1_400),
+        _forge(key, [1, 2]),
+        _forge(key, "x"),
     ]
-    malformed += [_forge({"v": 1, "k": "events"}), _forge({"v": 1, "k": "sessions"})]
+    malformed += [_forge(key, {"v": 1, "k": "events"}), _forge(key, {"v": 1, "k": "sessions"})]
     shapes: list[Any] = [[], [1], [1, 2, 3], "p", None, ["abc", "x"], [{"a": 1}, ["b"]], [None, None]]
-    for token in [*malformed, *(_event_cursor(p) for p in shapes)]:
+    # well-formed positions out of range or of the wrong type: 400 as well
+    shapes += [[ts, "x"] for ts in (2**62, 10**30, -(10**30), 1.5e300, -1, True, 1.0, "1")]
+    shapes += [[now_us, ""], [now_us, "x" * 129], [now_us, 1]]
+    for token in [*malformed, *(_event_cursor(key, p) for p in shapes)]:
         judge.check(
             f"events cursor {token[:40]}", client.get("/api/events", params={"cursor": token}), (400,)
         )
         judge.check(
             f"query cursor {token[:40]}", client.post("/api/events/query", json={"cursor": token}), (400,)
         )
-    for token in [*malformed, *(_session_cursor(p) for p in shapes)]:
+    for token in [*malformed, *(_session_cursor(key, p) for p in shapes)]:
         judge.check(
             f"sessions cursor {token[:40]}", client.get("/api/sessions", params={"cursor": token}), (400,)
         )
-    # well-formed but absurd positions: a page (of everything or nothing) or a 400, never a 500
-    for ts in (2**62, 10**30, -(10**30), 1.5e300, -1, True):
-        judge.check(
-            f"events position {ts}",
-            client.get("/api/events", params={"cursor": _event_cursor([ts, "x"])}),
-            (200, 400),
-        )
-        judge.check(
-            f"sessions position {ts}",
-            client.get("/api/sessions", params={"cursor": _session_cursor([ts, "x"])}),
-            (200, 400),
-        )
-    for value in INJECTIONS:  # positions carrying injection text: bound as data
-        for ts in (now_us, 0):
+    # the old public default key signs nothing any more
+    for path, token in (
+        ("/api/events", _event_cursor(OLD_PUBLIC_KEY, [now_us, "x"])),
+        ("/api/sessions", _session_cursor(OLD_PUBLIC_KEY, [now_us, "x"])),
+    ):
+        judge.check(f"{path} old default key", client.get(path, params={"cursor": token}), (400,))
+    last_us = (
+        dt.datetime(2200, 1, 1, tzinfo=dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    ) // dt.timedelta(microseconds=1) - 1
+    for value in INJECTIONS:  # positions carrying injection text, at both ends of the range: bound as data
+        for ts in (now_us, 0, last_us):
             judge.check(
                 f"events position {value!r}",
-                client.get("/api/events", params={"cursor": _event_cursor([ts, value])}),
+                client.get("/api/events", params={"cursor": _event_cursor(key, [ts, value])}),
                 (200,),
             )
             judge.check(
                 f"sessions position {value!r}",
-                client.get("/api/sessions", params={"cursor": _session_cursor([ts, value])}),
+                client.get("/api/sessions", params={"cursor": _session_cursor(key, [ts, value])}),
                 (200,),
             )
     judge.verdict()
