@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from api import runtime
 from api.auth import install_keyring, keyring_from_settings, require_scope
 from api.errors import install_error_handlers
-from api.logging import get_logger
+from api.logging import ensure_logging, get_logger
 from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
 from api.metrics import router as metrics_router
 from api.middleware import RequestContextMiddleware
@@ -77,6 +77,7 @@ async def _time_query(request: Request) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAPI:
     """Build the app; nothing is opened until the lifespan runs."""
+    ensure_logging()
     metrics = Metrics()
     app = FastAPI(
         title="govtrack",

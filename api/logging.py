@@ -3,6 +3,12 @@
 The request id lives in the ASGI scope's `state` (so error handlers outside the request's task can
 still find it) and in structlog's contextvars (so every log line of the request is bound to it).
 The stdlib root logger is routed through the same renderer, so uvicorn's own lines match ours.
+
+Exceptions are always rendered as plain text tracebacks (JSON: the formatted traceback string;
+console: `structlog.dev.plain_traceback`). structlog's own default console renderer switches to
+`rich` tracebacks with every frame's locals as soon as `rich` is importable, which costs seconds
+per logged 500; `ensure_logging` installs the default configuration with the plain formatter for
+apps built without `configure_logging` (tests, benchmarks, embedding).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from starlette.types import Scope
 __all__ = [
     "REQUEST_ID_HEADER",
     "configure_logging",
+    "ensure_logging",
     "get_logger",
     "new_request_id",
     "request_id_of",
@@ -76,7 +83,9 @@ def configure_logging(level: str = "info", fmt: Literal["json", "console"] = "js
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared = _shared_processors()
     structlog.configure(
@@ -101,3 +110,19 @@ def configure_logging(level: str = "info", fmt: Literal["json", "console"] = "js
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def ensure_logging() -> None:
+    """When nobody configured structlog: its defaults, but with plain (not rich) tracebacks.
+
+    A configuration made by `configure_logging` (or by the embedding program) is left alone.
+    """
+    if structlog.is_configured():
+        return
+    processors = [
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        if isinstance(p, structlog.dev.ConsoleRenderer)
+        else p
+        for p in structlog.get_config()["processors"]
+    ]
+    structlog.configure(processors=processors)
