@@ -140,7 +140,7 @@ def run(total: int, batch: int, root: Path, writers: str, *, load_data: bool) ->
         )
         lines.append(
             f"append CPU (process, merges included): median {statistics.median(cpu):.0f} ms per append, "
-            f"{sum(cpu) / total:.2f} ms per 1k events -> {total / (sum(cpu) / 1000):,.0f} events per CPU-second"
+            f"{sum(cpu) / (total / 1000):.2f} ms per 1k events -> {total / (sum(cpu) / 1000):,.0f} events per CPU-second"
         )
         lines.append(f"active parts right after load: {parts(store)}")
         resend = last.slice(0, batch)
