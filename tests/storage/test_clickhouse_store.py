@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from storage.base import EventFilter, Page, SessionFilter
+from storage.base import Bucket, EventFilter, GroupBy, Page, SessionFilter
 from storage.clickhouse_store import ClickHouseStore
 from storage.errors import TerminalStoreError
 from storage.schema import EVENT_SCHEMA
@@ -219,10 +219,12 @@ def test_rollup_figures_equal_the_scanned_ones(chdb_path: Path, name: str) -> No
     try:
         flt = ROLLUP_FILTERS[name]
         assert single.stats(flt, 2) == shared.stats(flt, 2)
-        for bucket in ("minute", "hour", "day", "week"):
-            for group in (None, "event_type", "user_name", "workbook_name"):
-                got = single.timeseries(flt, bucket, group)  # type: ignore[arg-type]
-                assert got.equals(shared.timeseries(flt, bucket, group)), (bucket, group)  # type: ignore[arg-type]
+        buckets: tuple[Bucket, ...] = ("minute", "hour", "day", "week")
+        groups: tuple[GroupBy | None, ...] = (None, "event_type", "user_name", "workbook_name")
+        for bucket in buckets:
+            for group in groups:
+                got = single.timeseries(flt, bucket, group)
+                assert got.equals(shared.timeseries(flt, bucket, group)), (bucket, group)
     finally:
         shared.close()
         single.close()
