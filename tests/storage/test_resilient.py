@@ -45,7 +45,7 @@ class Harness:
         self.spool = Spool(spool_dir, 64 * MiB)
         self.appender = self._build()
 
-    def _build(self, **extra: float) -> ResilientAppender:
+    def _build(self, retry_total_s: float | None = None) -> ResilientAppender:
         breaker = CircuitBreaker(self.threshold, RESET_S, clock=self.clock)
         return ResilientAppender(
             self.faulty,
@@ -55,7 +55,7 @@ class Harness:
             retry_max_wait_s=0.5,
             retry_initial_wait_s=0.01,
             sleep=self.sleeps.append,
-            **extra,
+            retry_total_s=retry_total_s,
         )
 
     def restart(self) -> None:
@@ -64,8 +64,8 @@ class Harness:
         self.spool = Spool(self.spool_dir, 64 * MiB)
         self.appender = self._build()
 
-    def reconfigure(self, **extra: float) -> None:
-        self.appender = self._build(**extra)
+    def reconfigure(self, retry_total_s: float) -> None:
+        self.appender = self._build(retry_total_s)
 
     def breaker_state(self) -> str:
         return self.appender.breaker.state
