@@ -25,6 +25,7 @@ from api.logging import ensure_logging, get_logger
 from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
 from api.metrics import router as metrics_router
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from api.routes import cells, events, exports, ingest, ops, sessions, stats
 from api.routes.ops import VERSION
 from api.settings import Settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
         lifespan=_lifespan(settings, store, metrics),
     )
     install_error_handlers(app)
+    install_openapi(app)
     install_metrics(app, metrics)
     install_keyring(app, keyring_from_settings(settings))
     app.add_middleware(RequestContextMiddleware)

@@ -20,7 +20,11 @@ from storage.schema import STRING_LIMITS
 __all__ = [
     "DEFAULT_LIMIT",
     "JSON_MAX_LIMIT",
+    "LIST_FIELDS",
+    "MAX_LIST_VALUES",
+    "SCALAR_FIELDS",
     "STREAM_MAX_LIMIT",
+    "VALUE_LIMITS",
     "RawParams",
     "ReadQuery",
     "int_param",
@@ -58,7 +62,7 @@ SCALAR_FIELDS: Final[tuple[str, ...]] = (
     "text",
 )
 #: Longest accepted value per filter: the column's own limit (a longer value cannot match anyway).
-_VALUE_LIMITS: Final[dict[str, int]] = {
+VALUE_LIMITS: Final[dict[str, int]] = {
     **{name: STRING_LIMITS[name][1] for name in (*LIST_FIELDS, *SCALAR_FIELDS) if name in STRING_LIMITS},
     "text": STRING_LIMITS["new_value"][1],
 }
@@ -142,7 +146,7 @@ class _Collector:
         if len(values) > MAX_LIST_VALUES:
             self.fail(name, f"at most {MAX_LIST_VALUES} values")
             return ()
-        limit = _VALUE_LIMITS.get(name, 1024)
+        limit = VALUE_LIMITS.get(name, 1024)
         out: list[str] = []
         for value in values:
             if not isinstance(value, str):

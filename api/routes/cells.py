@@ -13,6 +13,8 @@ from api.deps import StoreDep
 from api.errors import ApiError
 from api.filters import JSON_MAX_LIMIT, int_param, raw_from_query, single
 from api.formats import canonical, event_json_rows, joined
+from api.openapi import errors, ok, query_parameters
+from api.openapi_models import CellHistory
 
 __all__ = ["CHANGE_COLUMNS", "router"]
 
@@ -42,7 +44,17 @@ def _required(raw: dict[str, list[object]]) -> dict[str, str]:
     return {name: str(value) for name, value in found.items()}
 
 
-@router.get("/api/cells/history", summary="Every change of one cell, newest first")
+@router.get(
+    "/api/cells/history",
+    summary="Every change of one cell, newest first",
+    responses=ok(CellHistory, "the cell's changes") | errors(400),
+    openapi_extra=query_parameters(
+        *_CELL_KEYS,
+        limit=(JSON_MAX_LIMIT, DEFAULT_HISTORY_LIMIT),
+        required=_CELL_KEYS,
+        single=_CELL_KEYS,
+    ),
+)
 async def cell_history(request: Request, store: StoreDep) -> Response:
     """`workbook_name`, `sheet_name` and `cell_address` are required; `limit` is 1-10,000 (default 1,000)."""
     raw = raw_from_query(request.query_params.multi_items())

@@ -21,6 +21,7 @@ from api.cursor import cursor_key, decode_event_cursor, encode_event_cursor
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.filters import (
+    DEFAULT_LIMIT,
     JSON_MAX_LIMIT,
     STREAM_MAX_LIMIT,
     ReadQuery,
@@ -29,6 +30,8 @@ from api.filters import (
     raw_from_query,
 )
 from api.formats import Format, event_object, events_response, negotiate
+from api.openapi import FILTERS, errors, event_read_body, ok, query_parameters, stream_content
+from api.openapi_models import Event, EventsPage
 from storage.base import Cursor, EventStore, Page
 
 __all__ = ["read_page", "router"]
@@ -36,6 +39,8 @@ __all__ = ["read_page", "router"]
 router = APIRouter(tags=["events"])
 
 MAX_QUERY_BODY_BYTES: Final = 1024 * 1024
+_STREAM_NOTE: Final = f" (streamed formats: up to {STREAM_MAX_LIMIT:,})"
+_PAGE: Final = ok(EventsPage, "a page of events", content=stream_content())
 
 
 def _format_of(request: Request) -> Format:
@@ -66,7 +71,19 @@ def _max_limit(fmt: Format) -> int:
     return JSON_MAX_LIMIT if fmt == "json" else STREAM_MAX_LIMIT
 
 
-@router.get("/api/events", summary="Read events (JSON, CSV, NDJSON, Arrow IPC or Parquet by Accept)")
+@router.get(
+    "/api/events",
+    summary="Read events (JSON, CSV, NDJSON, Arrow IPC or Parquet by Accept)",
+    responses=_PAGE | errors(400),
+    openapi_extra=query_parameters(
+        *FILTERS,
+        "order",
+        "cursor",
+        "format",
+        limit=(STREAM_MAX_LIMIT, DEFAULT_LIMIT),
+        limit_note=_STREAM_NOTE,
+    ),
+)
 async def list_events(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
     """The contract's read filters as query parameters; lists by repeating a parameter."""
     fmt = _format_of(request)
@@ -74,7 +91,12 @@ async def list_events(request: Request, store: StoreDep, settings: SettingsDep) 
     return await read_page(store, query, fmt, cursor_key(settings))
 
 
-@router.post("/api/events/query", summary="Read events with the filters in a JSON body")
+@router.post(
+    "/api/events/query",
+    summary="Read events with the filters in a JSON body",
+    responses=_PAGE | errors(400, 413),
+    openapi_extra=event_read_body(STREAM_MAX_LIMIT),
+)
 async def query_events(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
     """The same filters as `GET /api/events`, as a JSON object (snake, camel or Pascal names)."""
     fmt = _format_of(request)
@@ -89,7 +111,11 @@ async def query_events(request: Request, store: StoreDep, settings: SettingsDep)
     return await read_page(store, query, fmt, cursor_key(settings))
 
 
-@router.get("/api/events/{event_id}", summary="One event by id")
+@router.get(
+    "/api/events/{event_id}",
+    summary="One event by id",
+    responses=ok(Event, "the event") | errors(404, s404="no event with that id"),
+)
 async def get_event(event_id: str, store: StoreDep) -> Response:
     """The event as a JSON object; 404 `not_found` when no event has that id (or it is no UUID)."""
     try:

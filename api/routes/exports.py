@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.filters import parse_filter, raw_from_body, single
+from api.openapi import errors, export_body, ok
+from api.openapi_models import ExportManifest
 
 __all__ = ["exports_root", "router"]
 
@@ -62,7 +64,14 @@ def _refuse_existing(path: Path) -> None:
         raise ApiError(409, "destination_exists", "the destination exists and is not an empty directory")
 
 
-@router.post("/api/exports", summary="Export matching events as partitioned Parquet with a manifest")
+@router.post(
+    "/api/exports",
+    summary="Export matching events as partitioned Parquet with a manifest",
+    response_model=None,
+    responses=ok(ExportManifest, "the manifest")
+    | errors(400, 409, 413, s409="the destination exists and is not an empty directory"),
+    openapi_extra=export_body(),
+)
 async def create_export(request: Request, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Body: the read filters (`from`, `to`, `event_type`, ...) and an optional `destination`."""
     body = await request.body()

@@ -27,6 +27,7 @@ from api.decoding import DecodedBatch, EventError, decode_batch
 from api.deps import StateDep
 from api.errors import ApiError
 from api.logging import get_logger
+from api.openapi import errors, ingest_body, ok
 from api.state import AppState
 from storage.resilient import Outcome
 from storage.spool import SpoolFullError
@@ -133,8 +134,23 @@ def _shutting_down(retry_after_s: int) -> ApiError:
 @router.post(
     "/api/events",
     response_model=IngestResponse,
-    responses={207: {"model": IngestResponse}, 202: {"model": IngestResponse}},
+    responses=ok(IngestResponse, "every event stored")
+    | ok(IngestResponse, "some events invalid; the valid ones stored", status=207)
+    | ok(IngestResponse, "store unavailable; the batch is held in the spool", status=202)
+    | errors(
+        400,
+        413,
+        415,
+        422,
+        429,
+        503,
+        s400="the body is not valid JSON / NDJSON / Arrow",
+        s413="too many events or bytes",
+        s422="no valid event in the batch (per-index details)",
+        s503="spool full, spool unwritable or shutting down; `Retry-After` set",
+    ),
     summary="Ingest a batch of audit events (JSON, NDJSON or Arrow IPC stream)",
+    openapi_extra=ingest_body(),
 )
 async def ingest_events(request: Request, state: StateDep) -> JSONResponse:
     """Store the valid events of a batch; report the invalid ones by index.

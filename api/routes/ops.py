@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from api.auth import require_scope
 from api.deps import StateDep
 from api.errors import ApiError
+from api.openapi import errors
 from api.state import AppState
 from storage.base import HealthCheck
 from storage.breaker import CLOSED
@@ -90,7 +91,9 @@ def acceptance(state: AppState) -> Acceptance:
     return Acceptance(store=store_ok, spool=room, draining=state.draining)
 
 
-@router.get("/ready")
+@router.get(
+    "/ready", responses=errors(503, s503="cannot accept events (shutting down, or store down and spool full)")
+)
 async def ready(state: StateDep) -> dict[str, str]:
     """200 when ingest can be accepted, else 503 in the error shape."""
     verdict = acceptance(state)

@@ -17,8 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from api.cursor import cursor_key, decode_session_cursor, encode_session_cursor
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
-from api.filters import parse_session_query, raw_from_query
+from api.filters import DEFAULT_LIMIT, JSON_MAX_LIMIT, parse_session_query, raw_from_query
 from api.formats import table_records
+from api.openapi import errors, ok, query_parameters
+from api.openapi_models import Session
 
 __all__ = ["SESSION_FIELDS", "router"]
 
@@ -49,7 +51,14 @@ def _position(table: pa.Table, index: int) -> tuple[dt.datetime, str]:
     return start, str(table.column("session_id")[index].as_py())
 
 
-@router.get("/api/sessions", summary="Sessions newest first; next page in X-Next-Cursor / Link")
+@router.get(
+    "/api/sessions",
+    summary="Sessions newest first; next page in X-Next-Cursor / Link",
+    responses=ok(list[Session], "sessions, newest first") | errors(400),
+    openapi_extra=query_parameters(
+        "user_name", "from", "to", "cursor", limit=(JSON_MAX_LIMIT, DEFAULT_LIMIT), single=("user_name",)
+    ),
+)
 async def list_sessions(request: Request, store: StoreDep, settings: SettingsDep) -> JSONResponse:
     """Filters `user_name`, `from`, `to`; `limit` 1-10,000 (default 100); `cursor` from a previous page."""
     flt, limit, token = parse_session_query(raw_from_query(request.query_params.multi_items()))
@@ -65,7 +74,12 @@ async def list_sessions(request: Request, store: StoreDep, settings: SettingsDep
     return JSONResponse(_records(table), headers=headers)
 
 
-@router.get("/api/sessions/{session_id}", summary="One session's figures")
+@router.get(
+    "/api/sessions/{session_id}",
+    summary="One session's figures",
+    response_model=None,
+    responses=ok(Session, "the session") | errors(404, s404="no session with that id"),
+)
 async def get_session(session_id: str, store: StoreDep) -> dict[str, Any]:
     """The session object; 404 `not_found` when no event carries that session id."""
     if len(session_id) > 128:

@@ -16,6 +16,8 @@ from api.deps import StoreDep
 from api.errors import ApiError
 from api.filters import RawParams, int_param, parse_filter, raw_from_query, single
 from api.formats import iso, table_records
+from api.openapi import FILTERS, errors, ok, query_parameters
+from api.openapi_models import Stats, Timeseries
 from storage.base import Bucket, GroupBy
 
 __all__ = ["router"]
@@ -46,7 +48,13 @@ def _pairs(table: pa.Table, key: str) -> list[dict[str, Any]]:
     return [{key: k, "count": int(c)} for k, c in zip(keys, counts, strict=True)]
 
 
-@router.get("/api/stats", summary="Totals, distinct counts and top lists over the read filters")
+@router.get(
+    "/api/stats",
+    summary="Totals, distinct counts and top lists over the read filters",
+    response_model=None,
+    responses=ok(Stats, "the figures") | errors(400),
+    openapi_extra=query_parameters(*FILTERS, "top"),
+)
 async def stats(request: Request, store: StoreDep) -> dict[str, Any]:
     """Exact figures; `top` (1-1000, default 10) bounds the user and workbook lists."""
     raw = raw_from_query(request.query_params.multi_items())
@@ -74,7 +82,13 @@ def _choice(raw: RawParams, name: str, allowed: tuple[str, ...], default: str | 
     return str(value)
 
 
-@router.get("/api/stats/timeseries", summary="Event counts per time bucket, zero-filled")
+@router.get(
+    "/api/stats/timeseries",
+    summary="Event counts per time bucket, zero-filled",
+    response_model=None,
+    responses=ok(Timeseries, "the series") | errors(400, s400="invalid query, or more than 100,000 buckets"),
+    openapi_extra=query_parameters(*FILTERS, "bucket", "group_by"),
+)
 async def timeseries(request: Request, store: StoreDep) -> dict[str, Any]:
     """`bucket` minute|hour|day|week (default hour), optional `group_by`, plus the read filters."""
     raw = raw_from_query(request.query_params.multi_items())
