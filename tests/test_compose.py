@@ -79,6 +79,7 @@ def test_api_services_point_at_clickhouse(compose: dict[str, Any]) -> None:
         env = s["environment"]
         assert re.match(rf"http://\w+:\w+@{target}:8123/govtrack", env["GOVTRACK_STORE_URL"])
         assert env["GOVTRACK_ALLOW_UNAUTHENTICATED_BIND"] == "true"
+        assert env["GOVTRACK_CURSOR_SECRET"], "replicas must share the cursor key"
         assert s["depends_on"][target]["condition"] == "service_healthy"
     assert svc["govtrack-cluster"]["environment"]["GOVTRACK_STORE_URL"].endswith("?ddl=cluster")
 
