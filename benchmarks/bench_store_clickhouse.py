@@ -1,6 +1,8 @@
 """ClickHouseStore benchmark on the embedded engine: append throughput, parts, and the read paths.
 
-Run on demand: `python -m benchmarks.bench_store_clickhouse --events 10000000 [--batch 20000]`.
+Run on demand: `python -m benchmarks.bench_store_clickhouse --events 10000000 [--batch 50000]`.
+The default batch is the API writer's group-commit maximum (GOVTRACK_WRITER_MAX_ROWS=50000), the
+batch size a sustained ingest actually hands the store.
 Events come from `analytics.demo.generate_events` (random UUID ids, realistic sessions, Zipf
 users/workbooks, deep cell histories), in chunks of one million, each a later stretch of one year,
 appended in time order as an ingest would see them (same data as bench_store_parquet).
@@ -172,7 +174,7 @@ def reads(root: Path, last: pa.Table) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument(
         "--writers",
         choices=["single", "shared"],
