@@ -74,9 +74,26 @@ def test_cluster_statements_are_on_cluster_and_replicated(engine: Any) -> None:
     for statement in statements(CLUSTER_DIR):
         text = formatted(engine, statement)
         assert "ON CLUSTER `{cluster}`" in text
+        if text.startswith("ALTER"):  # changes the replicated tables, never the Distributed one
+            assert re.match(r"ALTER TABLE \w+_local ON CLUSTER", text), text
+            continue
         assert (
             re.search(r"ENGINE = (Replicated\w+MergeTree|Distributed)\(", text) or "MATERIALIZED VIEW" in text
         )
+
+
+def test_cluster_alters_match_the_single_node_alters(engine: Any) -> None:
+    """Column changes after the CREATEs (codecs, ...) keep both variants' columns the same."""
+
+    def alters(directory: Path) -> list[str]:
+        found = [formatted(engine, s) for s in statements(directory)]
+        return [t for t in found if t.startswith("ALTER")]
+
+    cluster = [
+        re.sub(r"^ALTER TABLE (\w+)_local ON CLUSTER `\{cluster\}`", r"ALTER TABLE \1", t)
+        for t in alters(CLUSTER_DIR)
+    ]
+    assert cluster == alters(DDL_DIR)
 
 
 def test_cluster_tables_define_the_same_columns(engine: Any) -> None:
