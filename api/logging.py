@@ -120,7 +120,7 @@ def ensure_logging() -> None:
     if structlog.is_configured():
         return
     processors = [
-        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
         if isinstance(p, structlog.dev.ConsoleRenderer)
         else p
         for p in structlog.get_config()["processors"]
