@@ -97,6 +97,30 @@ def run(total: int, root: Path, batch_rows: int) -> list[str]:
     return lines
 
 
+def reads_only(total: int, root: Path) -> list[str]:
+    """Time the read paths over a store loaded earlier by `run` with the same `total`."""
+    parts = max(1, -(-total // CHUNK))
+    last = _chunk(total, parts - 1, parts)
+    store = ParquetStore(root)
+    t0 = time.perf_counter()
+    store.open()
+    lines = [f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} events={total:,} reads only, root={root}"]
+    lines.append(f"open (index rebuild): {(time.perf_counter() - t0) * 1000:.0f} ms")
+    try:
+        lines += reads(store, last)
+    finally:
+        store.close()
+    return lines
+
+
+def _chunk(total: int, k: int, parts: int) -> pa.Table:
+    """Chunk `k` of `chunks(total)` without generating the ones before it."""
+    days = max(1, YEAR_DAYS // parts)
+    n = min(CHUNK, total - k * CHUNK)
+    start = START + dt.timedelta(days=k * days)
+    return generate_events(n, seed=k, start=start, days=days, users=200, workbooks=2000)
+
+
 def _cells(sample: pa.Table) -> tuple[tuple[str, str, str], tuple[str, str, str], int]:
     """The most edited cell of `sample` and one edited only once there, plus the hot cell's count."""
     keys = ["workbook_name", "sheet_name", "cell_address"]
@@ -148,13 +172,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--root", type=Path, default=None, help="store directory (default: a temp dir)")
+    parser.add_argument("--reads-only", action="store_true", help="time reads of a store loaded in --root")
     parser.add_argument("--note", default="", help="a line of context written with the results")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     try:
-        lines = run(args.events, root / "store", args.batch)
+        store_root = root / "store"
+        lines = (
+            reads_only(args.events, store_root)
+            if args.reads_only
+            else run(args.events, store_root, args.batch)
+        )
     finally:
-        if args.root is None:
+        if args.root is None and not args.reads_only:
             shutil.rmtree(root, ignore_errors=True)
     if args.note:
         lines.insert(1, f"# {args.note}")

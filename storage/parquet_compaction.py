@@ -2,12 +2,15 @@
 
 Why: every group-commit append adds one file per month it touches; left alone, scans would open
 thousands of tiny files. When a partition holds `threshold` files of one size tier, those files
-are merged (DuckDB sorts, pyarrow writes, with bloom filters) into one file sorted by (timestamp,
-event_id) - the order every read uses and the one that makes row-group min/max statistics prune time ranges (every dashboard and
-page query carries one). The merge runs without holding the write lock; only the manifest swap
-(inputs out, merged file in) takes it, so appends are never blocked by a merge. A crash before the
-swap leaves the merged file an orphan; after it, the inputs are orphans: both are deleted at open.
-The merged file's rollup is the sum of its inputs' rollups (exact: inputs never share an id).
+are merged (DuckDB sorts, pyarrow writes, with bloom filters) into one file clustered by the hidden
+cell key, then (timestamp, event_id): a cell's history then lies in one or two row groups per merged
+file instead of being spread over all of them (measured at 10 M demo events: hot-cell history
+~380 -> ~85 ms, page and stats unchanged, +13 % bytes); time filters still prune whole files by
+their manifest time range, and fresh (unmerged) files stay time-sorted. The merge runs without
+holding the write lock; only the manifest swap (inputs out, merged file in) takes it, so appends
+are never blocked by a merge. A crash before the swap leaves the merged file an orphan; after it,
+the inputs are orphans: both are deleted at open. The merged file's rollup is the sum of its
+inputs' rollups (exact: inputs never share an id).
 """
 
 from __future__ import annotations

@@ -372,7 +372,11 @@ def confirm_ids(files: list[str], ids: list[str], start_us: int | None, end_us: 
 
 
 def sorted_rows(files: list[str]) -> Query:
-    """Every row of `files` in (timestamp, event_id) order, the order compaction writes."""
+    """Every row of `files` clustered by cell key, then (timestamp, event_id): compaction's order.
+
+    A cell's rows then sit in one or two row groups of a merged file, which row-group min/max on
+    `_cell_key` finds (cell history); time filters still prune whole files by their time range.
+    """
     q = Query()
-    q.sql = f"SELECT * FROM {source(files, q)} ORDER BY timestamp, event_id"
+    q.sql = f"SELECT * FROM {source(files, q)} ORDER BY _cell_key, timestamp, event_id"
     return q

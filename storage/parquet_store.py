@@ -255,18 +255,25 @@ class ParquetStore:
             return self._table(sql.event_by_id(self._paths(files), event_id)).cast(EVENT_SCHEMA)
 
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
-        """Every event on that exact cell, newest first."""
+        """Every event on that exact cell, newest first.
+
+        Months hold disjoint time ranges, so they are asked newest first in growing groups
+        (1, 2, 4, ... months): once `limit` rows are found, no older month can hold a newer one.
+        A hot cell is answered by its last few months, a rare one by a few queries.
+        """
         with translate_errors("cell_history"), self._files.snapshot() as files:
-            # Newest month first: its rows are newer than any other partition's, so a full page
-            # there is the answer (hot cells); otherwise the other files add what they hold.
-            newest = max(files, key=lambda f: f.max_us).partition if files else ""
-            first = [f for f in files if f.partition == newest]
             args = (workbook_name, sheet_name, cell_address, limit, self._use_cell_key)
-            found = self._table(sql.cell_history(self._paths(first), *args))
-            rest = [f for f in files if f.partition != newest]
-            if found.num_rows < limit and rest:
-                found = pa.concat_tables([found, self._table(sql.cell_history(self._paths(rest), *args))])
-            return found.cast(EVENT_SCHEMA)
+            found: list[pa.Table] = []
+            rows = 0
+            for group in _newest_months_first(files):
+                part = self._table(sql.cell_history(self._paths(group), *args))
+                found.append(part)
+                rows += part.num_rows
+                if rows >= limit:
+                    break
+            if not found:
+                return EVENT_SCHEMA.empty_table()
+            return pa.concat_tables(found).slice(0, limit).cast(EVENT_SCHEMA)
 
     def stats(self, flt: EventFilter, top: int, /) -> Stats:
         """Exact totals and top lists, from rollups where they answer exactly.
@@ -382,6 +389,18 @@ class ParquetStore:
             )
         except Exception as exc:  # health reports, never raises
             return HealthCheck(ok=False, detail=f"parquet store unavailable: {exc}")
+
+
+def _newest_months_first(files: tuple[DataFile, ...]) -> Iterator[list[DataFile]]:
+    """The files in groups of whole months, newest months first, groups doubling in size."""
+    months: dict[str, list[DataFile]] = {}
+    for f in sorted(files, key=lambda f: f.partition, reverse=True):
+        months.setdefault(f.partition, []).append(f)
+    ordered = list(months.values())
+    size, first = 1, 0
+    while first < len(ordered):
+        yield [f for month in ordered[first : first + size] for f in month]
+        first, size = first + size, size * 2
 
 
 def _time_only(flt: EventFilter) -> bool:

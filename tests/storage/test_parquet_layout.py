@@ -50,8 +50,8 @@ def test_compaction_merges_small_files_sorted_and_keeps_every_row(store: Parquet
     assert sorted(_all_ids(store)) == sorted({e["event_id"] for k in range(10) for e in _month_batch(k * 10)})
     biggest = max(files, key=lambda f: f.rows)
     data = pq.read_table(store.root / biggest.path).to_pylist()
-    keys = [(r["timestamp"], r["event_id"]) for r in data]
-    assert keys == sorted(keys)
+    keys = [(r["_cell_key"], r["timestamp"], r["event_id"]) for r in data]
+    assert keys == sorted(keys)  # clustered by cell key for cell history, then by time
     on_disk = {p.relative_to(store.root).as_posix() for p in (store.root / "events").rglob("*.parquet")}
     assert on_disk == {f.path for f in files}
 
@@ -127,3 +127,28 @@ def test_hash_index_membership() -> None:
     assert index.contains(added).all()
     others = rng.integers(0, 2**63, 1000, dtype=np.uint64)
     assert index.contains(others).sum() == np.isin(others, added).sum()
+
+
+def test_cell_history_over_many_months_is_exact_for_every_limit(store: ParquetStore) -> None:
+    # One cell edited in 9 months (asked newest first in groups of 1, 2, 4, ... months), with other
+    # cells around it and merged files clustered by cell key: every limit gives the newest rows.
+    rows = [
+        event(
+            m * 100 + j,
+            timestamp=BASE + dt.timedelta(days=31 * m, hours=j),
+            cell_address="B2" if j % 3 else "C3",
+        )
+        for m in range(9)
+        for j in range(12)
+    ]
+    for m in range(9):
+        for part in range(0, 12, 3):
+            store.append(table(rows[m * 12 + part : m * 12 + part + 3]))
+    store.compact()
+    assert len(store._files.manifest.files) == 9  # every month merged into one cell-clustered file
+    want = sorted(((r["timestamp"], r["event_id"]) for r in rows if r["cell_address"] == "B2"), reverse=True)
+    for limit in (1, 7, 8, 9, 24, 25, 48, 72, 100):
+        got = store.cell_history("book.xlsx", "Sheet1", "B2", limit)
+        assert list(
+            zip(got.column("timestamp").to_pylist(), got.column("event_id").to_pylist(), strict=True)
+        ) == [(ts, eid) for ts, eid in want[:limit]]
