@@ -207,25 +207,26 @@ class ClickHouseStore:
         """
         if batch.num_rows == 0:
             return AppendResult(stored=0, duplicates=0)
-        rows = _first_per_id(batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+        rows, hashes = _first_per_id(batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
         with self._writer.lock:
-            fresh = self._drop_stored(rows)
+            fresh, hashes = self._drop_stored(rows, hashes)
             if fresh.num_rows:
-                self._insert(fresh)
+                self._insert(fresh, hashes)
         return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
 
     @retrying
-    def _drop_stored(self, rows: pa.Table) -> pa.Table:
-        """`rows` without the ids already stored, whatever their timestamp (see event_index).
+    def _drop_stored(self, rows: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """`rows` (and their id hashes) without the ids already stored, whatever their timestamp.
 
-        A single writer asks the engine only about ids its hash filter may have seen.
+        A single writer asks the engine only about ids its hash filter may have seen; the exact
+        lookup is a primary-key lookup in event_index.
         """
         ids = rows.column("event_id")
         probe = ids
         if self.single_writer:
-            known = self._id_filter().maybe_contains(hash_ids(ids))
+            known = self._id_filter().maybe_contains(hashes)
             if not known.any():
-                return rows
+                return rows, hashes
             probe = pc.filter(ids, pa.array(known))
         stored: list[str] = []
         for offset in range(0, len(probe), _LOOKUP_CHUNK):
@@ -233,8 +234,9 @@ class ClickHouseStore:
             found = self._arrow(q.existing_ids(chunk))
             stored.extend(found.column("event_id").to_pylist())
         if not stored:
-            return rows
-        return rows.filter(pc.invert(pc.is_in(ids, value_set=pa.array(stored, pa.string()))))
+            return rows, hashes
+        keep = pc.invert(pc.is_in(ids, value_set=pa.array(stored, pa.string())))
+        return rows.filter(keep), hashes[keep.to_numpy(zero_copy_only=False)]
 
     def _id_filter(self) -> IdFilter:
         """The single writer's filter of stored-id hashes, loaded from event_index once per process."""
@@ -246,16 +248,16 @@ class ClickHouseStore:
             return ids
 
     @retrying
-    def _insert(self, rows: pa.Table) -> None:
+    def _insert(self, rows: pa.Table, hashes: np.ndarray | None = None) -> None:
         """One insert, deduplicated by content: an exact retry (same sorted id hashes) is dropped.
 
-        A single writer records the ids' hashes first: should the insert fail or its answer be
+        `hashes` are the rows' id hashes when the caller has them already (hashing is ~2 ms per
+        50k ids). A single writer records them first: should the insert fail or its answer be
         lost, they are only "maybe stored", which the exact lookup settles next time.
         """
-        hashes = hash_ids(rows.column("event_id"))
+        hashes = np.sort(hash_ids(rows.column("event_id")) if hashes is None else hashes)
         if self.single_writer:
             self._id_filter().add(hashes)
-        hashes.sort()
         digest = hashlib.sha256(hashes.tobytes())
         settings = {
             "insert_deduplication_token": digest.hexdigest(),
@@ -357,13 +359,20 @@ def _id_chunks(stream: Any) -> Iterator[pa.Array]:
         yield column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def _first_per_id(rows: pa.Table) -> pa.Table:
-    """The first row of every event_id, in input order."""
-    if pc.count_distinct(rows.column("event_id")).as_py() == rows.num_rows:
-        return rows
+def _first_per_id(rows: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """The first row of every event_id, in input order, with the ids' 64-bit hashes.
+
+    Distinct hashes prove distinct ids: sorting 50k hashes costs ~2 ms, a distinct count of the
+    id strings ~7 ms. Only a batch with a repeated hash takes the exact grouping.
+    """
+    hashes = hash_ids(rows.column("event_id"))
+    ordered = np.sort(hashes)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return rows, hashes
     indexed = rows.append_column("__i", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     first = indexed.group_by("event_id", use_threads=False).aggregate([("__i", "min")])
-    return rows.take(first.column("__i_min").combine_chunks().sort())
+    keep = first.column("__i_min").combine_chunks().sort()
+    return rows.take(keep), hashes[keep.to_numpy()]
 
 
 def _ranked(dims: pa.Table, code: int, name: str) -> pa.Table:
