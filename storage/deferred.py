@@ -11,38 +11,24 @@ Thread-safe: `try_open` runs in a worker thread while requests read `is_open`.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-import pyarrow as pa
-
-from storage.base import (
-    AppendResult,
-    Bucket,
-    EventFilter,
-    EventStore,
-    ExportResult,
-    GroupBy,
-    HealthCheck,
-    Page,
-    SessionFilter,
-    Stats,
-)
+from storage.base import EventStore, HealthCheck
 from storage.errors import StoreError, TransientStoreError
+from storage.forwarding import ForwardingStore
 
 __all__ = ["DeferredOpenStore"]
 
 T = TypeVar("T")
 
 
-class DeferredOpenStore:
+class DeferredOpenStore(ForwardingStore):
     """Delegates to `inner` once it opened; until then every call fails transiently."""
 
     def __init__(self, inner: EventStore) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self._opened = threading.Event()
         self._open_lock = threading.Lock()
         self._last_error: str | None = None
@@ -93,49 +79,13 @@ class DeferredOpenStore:
                 self._opened.clear()
                 self.inner.close()
 
-    def append(self, batch: pa.Table, /) -> AppendResult:
-        """`inner.append` once open."""
-        return self._call(lambda: self.inner.append(batch))
-
-    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
-        """`inner.query` once open."""
-        return self._call(lambda: self.inner.query(flt, page))
-
-    def get_event(self, event_id: str, /) -> pa.Table:
-        """`inner.get_event` once open."""
-        return self._call(lambda: self.inner.get_event(event_id))
-
-    def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
-        """`inner.cell_history` once open."""
-        return self._call(lambda: self.inner.cell_history(workbook_name, sheet_name, cell_address, limit))
-
-    def stats(self, flt: EventFilter, top: int, /) -> Stats:
-        """`inner.stats` once open."""
-        return self._call(lambda: self.inner.stats(flt, top))
-
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
-        """`inner.timeseries` once open."""
-        return self._call(lambda: self.inner.timeseries(flt, bucket, group_by))
-
-    def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
-        """`inner.sessions` once open."""
-        return self._call(lambda: self.inner.sessions(flt, limit, after))
-
-    def session(self, session_id: str, /) -> pa.Table:
-        """`inner.session` once open."""
-        return self._call(lambda: self.inner.session(session_id))
-
-    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        """`inner.export` once open."""
-        return self._call(lambda: self.inner.export(flt, destination))
-
     def health(self) -> HealthCheck:
         """The inner store's probe once open; before that, why it is not open yet."""
         if not self._opened.is_set():
             return HealthCheck(ok=False, detail=f"not open yet: {self._last_error or 'opening'}")
         return self.inner.health()
 
-    def _call(self, call: Callable[[], T]) -> T:
+    def _forward(self, call: Callable[[], T]) -> T:
         if not self._opened.is_set():
             raise TransientStoreError(f"event store is not open yet: {self._last_error or 'opening'}")
         return call()

@@ -30,17 +30,11 @@ import pyarrow as pa
 
 from storage.base import (
     AppendResult,
-    Bucket,
-    EventFilter,
     EventStore,
-    ExportResult,
-    GroupBy,
     HealthCheck,
-    Page,
-    SessionFilter,
-    Stats,
 )
 from storage.errors import TerminalStoreError, TransientStoreError
+from storage.forwarding import ForwardingStore
 from storage.schema import EVENT_SCHEMA
 
 __all__ = ["FaultyStore", "SimulatedCrash", "event_ids", "make_batch"]
@@ -54,12 +48,11 @@ class SimulatedCrash(BaseException):
     """Stands in for the process dying: a BaseException, so `except Exception` cannot swallow it."""
 
 
-class FaultyStore:
+class FaultyStore(ForwardingStore):
     """An `EventStore` that delegates to `inner` and misbehaves on request; thread-safe."""
 
     def __init__(self, inner: EventStore) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self._lock = threading.Lock()
         self._transient = 0
         self._terminal = 0
@@ -128,12 +121,6 @@ class FaultyStore:
 
     # -- the Protocol -------------------------------------------------------------------------
 
-    def open(self) -> None:
-        self.inner.open()
-
-    def close(self) -> None:
-        self.inner.close()
-
     def append(self, batch: pa.Table, /) -> AppendResult:
         with self._lock:
             self.append_calls += 1
@@ -157,30 +144,6 @@ class FaultyStore:
             raise TransientStoreError("injected: connection lost after commit")
         return result
 
-    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
-        return self._read(lambda: self.inner.query(flt, page))
-
-    def get_event(self, event_id: str, /) -> pa.Table:
-        return self._read(lambda: self.inner.get_event(event_id))
-
-    def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
-        return self._read(lambda: self.inner.cell_history(workbook_name, sheet_name, cell_address, limit))
-
-    def stats(self, flt: EventFilter, top: int, /) -> Stats:
-        return self._read(lambda: self.inner.stats(flt, top))
-
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
-        return self._read(lambda: self.inner.timeseries(flt, bucket, group_by))
-
-    def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
-        return self._read(lambda: self.inner.sessions(flt, limit, after))
-
-    def session(self, session_id: str, /) -> pa.Table:
-        return self._read(lambda: self.inner.session(session_id))
-
-    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        return self._read(lambda: self.inner.export(flt, destination))
-
     def health(self) -> HealthCheck:
         with self._lock:
             if self._down:
@@ -200,7 +163,8 @@ class FaultyStore:
                 self._transient -= 1
                 raise TransientStoreError("injected: transient failure")
 
-    def _read(self, call: Callable[[], T]) -> T:
+    def _forward(self, call: Callable[[], T]) -> T:
+        """Reads fail while the store is "down"; appends take their own path above."""
         with self._lock:
             if self._down:
                 raise TransientStoreError("injected: store down")

@@ -1,0 +1,90 @@
+"""A store that forwards every Protocol call to another store through one hook.
+
+Wrappers that add behaviour around a real store (deferred opening, fault injection in tests)
+override `_forward` once instead of restating the nine read and write methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
+
+import pyarrow as pa
+
+from storage.base import (
+    AppendResult,
+    Bucket,
+    EventFilter,
+    EventStore,
+    ExportResult,
+    GroupBy,
+    HealthCheck,
+    Page,
+    SessionFilter,
+    Stats,
+)
+
+__all__ = ["ForwardingStore"]
+
+T = TypeVar("T")
+
+
+class ForwardingStore:
+    """Every call goes to `inner` through `_forward`; subclasses change what surrounds it."""
+
+    def __init__(self, inner: EventStore) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def _forward(self, call: Callable[[], T]) -> T:
+        """Run one call of the inner store; the place to guard, delay or fail it."""
+        return call()
+
+    def open(self) -> None:
+        """`inner.open`."""
+        self.inner.open()
+
+    def close(self) -> None:
+        """`inner.close`."""
+        self.inner.close()
+
+    def health(self) -> HealthCheck:
+        """`inner.health`."""
+        return self.inner.health()
+
+    def append(self, batch: pa.Table, /) -> AppendResult:
+        """`inner.append` through the hook."""
+        return self._forward(lambda: self.inner.append(batch))
+
+    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
+        """`inner.query` through the hook."""
+        return self._forward(lambda: self.inner.query(flt, page))
+
+    def get_event(self, event_id: str, /) -> pa.Table:
+        """`inner.get_event` through the hook."""
+        return self._forward(lambda: self.inner.get_event(event_id))
+
+    def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
+        """`inner.cell_history` through the hook."""
+        return self._forward(lambda: self.inner.cell_history(workbook_name, sheet_name, cell_address, limit))
+
+    def stats(self, flt: EventFilter, top: int, /) -> Stats:
+        """`inner.stats` through the hook."""
+        return self._forward(lambda: self.inner.stats(flt, top))
+
+    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+        """`inner.timeseries` through the hook."""
+        return self._forward(lambda: self.inner.timeseries(flt, bucket, group_by))
+
+    def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
+        """`inner.sessions` through the hook."""
+        return self._forward(lambda: self.inner.sessions(flt, limit, after))
+
+    def session(self, session_id: str, /) -> pa.Table:
+        """`inner.session` through the hook."""
+        return self._forward(lambda: self.inner.session(session_id))
+
+    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
+        """`inner.export` through the hook."""
+        return self._forward(lambda: self.inner.export(flt, destination))
