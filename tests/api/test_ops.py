@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from api.cli import check_bind, is_loopback
 from api.settings import Settings
 from storage.base import EventStore
 from tests.conftest import FIXTURES
+from tests.e2e.server import Server, ServerDirs
 
 GOVTRACK = Path(sys.executable).parent / "govtrack"
 
@@ -119,29 +118,14 @@ def vars_of(obj: Any) -> list[Any]:
     return [getattr(obj, name) for name in getattr(obj, "__slots__", ())]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 def test_govtrack_serve_end_to_end(tmp_path: Path) -> None:
-    port = free_port()
-    env = clean_env(
-        GOVTRACK_STORE_URL=f"parquet://{tmp_path / 'data'}",
-        GOVTRACK_SPOOL_DIR=str(tmp_path / "spool"),
-        GOVTRACK_ARCHIVE_URL=f"file://{tmp_path / 'archive'}",
-        GOVTRACK_LOG_LEVEL="info",
-    )
-    cmd = [str(GOVTRACK), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    dirs = ServerDirs(tmp_path)
+    server = Server(dirs, dirs.parquet_url, command=[str(GOVTRACK), "serve"])
     try:
-        wait_ready(proc, base)
+        server.wait_ready()
         resp = httpx.post(
-            f"{base}/api/events",
+            f"{server.base}/api/events",
             content=(FIXTURES / "addin_batch_pascal.json").read_bytes(),
             headers={"Content-Type": "application/json", "X-Request-ID": "e2e-1"},
             timeout=30,
@@ -149,33 +133,13 @@ def test_govtrack_serve_end_to_end(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
         assert resp.json()["accepted"] == 25
         assert resp.headers["X-Request-ID"] == "e2e-1"
-        health = httpx.get(f"{base}/health", timeout=30).json()
+        health = httpx.get(f"{server.base}/health", timeout=30).json()
         assert health["status"] == "healthy"
         assert health["checks"]["store"]["ok"] is True
+        code = server.terminate()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.stderr is not None:
-        proc.stderr.close()
-    assert proc.returncode == 0, stderr[-2000:]  # a graceful stop on SIGTERM exits 0
-    assert '"event": "stopped"' in stderr  # the lifespan drained the writer and closed the store
-    assert '"request_id": "e2e-1"' in stderr
-
-
-def wait_ready(proc: subprocess.Popen[bytes], base: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stderr = proc.stderr.read().decode() if proc.stderr else ""
-            raise AssertionError(f"server did not become ready (exit {proc.poll()}): {stderr[-2000:]}")
-        time.sleep(0.1)
+        server.stop()
+    log = server.log_path.read_text()
+    assert code == 0, log[-2000:]  # a graceful stop on SIGTERM exits 0
+    assert '"event": "stopped"' in log  # the lifespan drained the writer and closed the store
+    assert '"request_id": "e2e-1"' in log

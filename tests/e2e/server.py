@@ -83,7 +83,9 @@ class Server:
 
     _runs = 0
 
-    def __init__(self, dirs: ServerDirs, store_url: str, **env: str) -> None:
+    def __init__(
+        self, dirs: ServerDirs, store_url: str, *, command: list[str] | None = None, **env: str
+    ) -> None:
         Server._runs += 1
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -97,7 +99,13 @@ class Server:
             GOVTRACK_LOG_LEVEL="info",
             **env,
         )
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [
+            *(command or [sys.executable, "-m", "api.cli", "serve"]),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 cmd, env=environ, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2]
