@@ -35,7 +35,7 @@ environment (read once at start):
   GOVTRACK_MAX_BATCH_EVENTS (10000), GOVTRACK_MAX_BODY_BYTES (67108864, after decompression)
   GOVTRACK_LOG_LEVEL        debug|info|warning|error (default info)
   GOVTRACK_LOG_FORMAT       json|console (default json)
-  GOVTRACK_WRITER_MAX_ROWS (50000), GOVTRACK_WRITER_MAX_WAIT_MS (2): group-commit batching
+  GOVTRACK_WRITER_MAX_ROWS (50000), GOVTRACK_WRITER_MAX_WAIT_MS (0): group-commit batching
   GOVTRACK_MAX_PENDING_ROWS (200000), GOVTRACK_MAX_INFLIGHT_REQUESTS (64): past them ingest
                             answers 429 with Retry-After GOVTRACK_OVERLOAD_RETRY_AFTER_S (1)
   GOVTRACK_SPOOL_MAX_BYTES (1 GiB): past it (store down) ingest answers 503, Retry-After

@@ -98,7 +98,10 @@ class Settings(BaseSettings):
         default=50_000, ge=1, description="most rows one group-committed append takes"
     )
     writer_max_wait_ms: float = Field(
-        default=2.0, ge=0, description="how long the writer lingers for more requests before an append"
+        default=0.0,
+        ge=0,
+        description="how long the writer lingers for more requests before an append (0: requests that "
+        "arrive while an append runs are coalesced anyway)",
     )
     max_pending_rows: int = Field(
         default=200_000, ge=1, description="rows queued for the writer before ingest answers 429"
