@@ -29,8 +29,10 @@ unit: install
 
 test: lint typecheck unit
 
-bench: install
-	$(BIN)/python -m benchmarks.run_all
+bench: install  # on demand, minutes; results in benchmarks/results/
+	$(BIN)/python -m benchmarks.bench_decode
+	$(BIN)/python -m benchmarks.bench_ingest
+	$(BIN)/python -m benchmarks.bench_query
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
