@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks._server import rss_mb, serve
-from benchmarks.bench_store_parquet import chunks
+from benchmarks.demo_data import chunks
 from storage.factory import create_store
 
 RESULTS = Path(__file__).parent / "results"

@@ -21,45 +21,21 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from analytics.demo import generate_events
+from benchmarks.demo_data import chunk_count, chunks, demo_chunk, timed
 from storage.base import EventFilter, Page, SessionFilter
 from storage.clickhouse_store import ClickHouseStore
 
 RESULTS = Path(__file__).parent / "results" / "store_clickhouse.txt"
-START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
-CHUNK = 1_000_000
-YEAR_DAYS = 360
 PARTS_SQL = (
     "SELECT table, count() FROM system.parts WHERE database = currentDatabase() AND active "
     "GROUP BY table ORDER BY table"
 )
-
-
-def chunks(total: int) -> Iterator[pa.Table]:
-    """`total` demo events in chunks of CHUNK, each a later slice of one year, in time order."""
-    parts = max(1, -(-total // CHUNK))
-    days = max(1, YEAR_DAYS // parts)
-    for k in range(parts):
-        n = min(CHUNK, total - k * CHUNK)
-        start = START + dt.timedelta(days=k * days)
-        yield generate_events(n, seed=k, start=start, days=days, users=200, workbooks=2000)
-
-
-def timed(fn: Callable[[], object], repeat: int = 7) -> tuple[float, float]:
-    """(best, median) warm wall time in ms (one warm-up call first)."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return min(samples), statistics.median(samples)
 
 
 def parts(store: ClickHouseStore) -> str:
@@ -130,7 +106,7 @@ def run(total: int, batch: int, root: Path, writers: str, *, load_data: bool) ->
     ]
     try:
         if not load_data:
-            last = list(chunks(total))[-1]
+            last = demo_chunk(total, chunk_count(total) - 1)
             lines.append(f"(reads only, data loaded earlier; active parts: {parts(store)})")
             return lines + reads(root, last)
         lat, cpu, last = load(store, total, batch)

@@ -12,45 +12,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.demo import generate_events
+from benchmarks.demo_data import chunk_count, chunks, demo_chunk, timed
 from storage.base import EventFilter, Page
 from storage.parquet_store import ParquetStore
 
 RESULTS = Path(__file__).parent / "results" / "store_parquet.txt"
-START = dt.datetime(2025, 1, 6, tzinfo=dt.UTC)
-CHUNK = 1_000_000
-YEAR_DAYS = 360
-
-
-def chunks(total: int) -> Iterator[pa.Table]:
-    """`total` demo events in chunks of CHUNK, each a later slice of one year, in time order."""
-    parts = max(1, -(-total // CHUNK))
-    days = max(1, YEAR_DAYS // parts)
-    for k in range(parts):
-        n = min(CHUNK, total - k * CHUNK)
-        start = START + dt.timedelta(days=k * days)
-        yield generate_events(n, seed=k, start=start, days=days, users=200, workbooks=2000)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(best, median) wall time of `fn` in ms, after one warm-up call."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return min(samples), statistics.median(samples)
 
 
 def load(store: ParquetStore, total: int, batch_rows: int) -> tuple[float, list[float], pa.Table]:
@@ -99,8 +74,7 @@ def run(total: int, root: Path, batch_rows: int) -> list[str]:
 
 def reads_only(total: int, root: Path) -> list[str]:
     """Time the read paths over a store loaded earlier by `run` with the same `total`."""
-    parts = max(1, -(-total // CHUNK))
-    last = _chunk(total, parts - 1, parts)
+    last = demo_chunk(total, chunk_count(total) - 1)
     store = ParquetStore(root)
     t0 = time.perf_counter()
     store.open()
@@ -111,14 +85,6 @@ def reads_only(total: int, root: Path) -> list[str]:
     finally:
         store.close()
     return lines
-
-
-def _chunk(total: int, k: int, parts: int) -> pa.Table:
-    """Chunk `k` of `chunks(total)` without generating the ones before it."""
-    days = max(1, YEAR_DAYS // parts)
-    n = min(CHUNK, total - k * CHUNK)
-    start = START + dt.timedelta(days=k * days)
-    return generate_events(n, seed=k, start=start, days=days, users=200, workbooks=2000)
 
 
 def _cells(sample: pa.Table) -> tuple[tuple[str, str, str], tuple[str, str, str], int]:
