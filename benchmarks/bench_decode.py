@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from api.decoding import decode_batch
+from api.ingest.decoding import decode_batch
 
 RESULTS = Path(__file__).parent / "results" / "decode.txt"
 NOW = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from benchmarks.demo_data import chunk_count, chunks, demo_chunk, timed
 from storage.base import EventFilter, Page, SessionFilter
-from storage.clickhouse_store import ClickHouseStore
+from storage.clickhouse.store import ClickHouseStore
 
 RESULTS = Path(__file__).parent / "results" / "store_clickhouse.txt"
 PARTS_SQL = (

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from benchmarks.demo_data import chunk_count, chunks, demo_chunk, timed
 from storage.base import EventFilter, Page
-from storage.parquet_store import ParquetStore
+from storage.parquet.store import ParquetStore
 
 RESULTS = Path(__file__).parent / "results" / "store_parquet.txt"
 

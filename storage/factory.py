@@ -34,9 +34,9 @@ def parquet_root(url: str) -> Path:
 def create_store(url: str, *, database: str | None = None) -> EventStore:
     """A store for `url`, not yet opened; `database` isolates ClickHouse tests inside one path."""
     if store_kind(url) == "parquet":
-        from storage.parquet_store import ParquetStore
+        from storage.parquet.store import ParquetStore
 
         return ParquetStore(parquet_root(url))
-    from storage.clickhouse_store import ClickHouseStore
+    from storage.clickhouse.store import ClickHouseStore
 
     return ClickHouseStore(url, database=database)

@@ -17,8 +17,8 @@ import clickhouse_connect
 import pyarrow as pa
 import pytest
 
-from storage.clickhouse_migrations import DDL_DIR, load_migrations
-from storage.clickhouse_store import ClickHouseStore
+from storage.clickhouse.migrations import DDL_DIR, load_migrations
+from storage.clickhouse.store import ClickHouseStore
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
 
 CLUSTER_DIR = DDL_DIR / "cluster"

@@ -23,10 +23,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.body import content_kind, read_body
-from api.decoding import DecodedBatch, EventError, decode_batch
 from api.deps import StateDep
 from api.errors import ApiError
+from api.ingest.body import content_kind, read_body
+from api.ingest.decoding import DecodedBatch, EventError, decode_batch
 from api.logging import get_logger
 from api.openapi import errors, ingest_body, ok
 from api.state import AppState

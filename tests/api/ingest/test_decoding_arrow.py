@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.decoding import DecodedBatch, decode_batch
 from api.errors import ApiError
-from api.normalize import normalize_event_type
+from api.ingest.decoding import DecodedBatch, decode_batch
+from api.ingest.normalize import normalize_event_type
 from storage.schema import EVENT_SCHEMA, STRING_LIMITS
 
 NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)

@@ -24,10 +24,10 @@ from contextlib import AbstractContextManager
 
 import duckdb
 
-from storage import parquet_queries as sql
 from storage.errors import TerminalStoreError
-from storage.parquet_layout import ROW_GROUP_ROWS, DataFile, FileSet, write_events
-from storage.parquet_rollup import merge
+from storage.parquet import queries as sql
+from storage.parquet.layout import ROW_GROUP_ROWS, DataFile, FileSet, write_events
+from storage.parquet.rollup import merge
 
 __all__ = ["Compactor"]
 

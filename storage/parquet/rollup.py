@@ -10,7 +10,7 @@ Files never share an event_id (dedup at write; compaction only moves rows), so s
 whole files is exact, and distinct keys are counted over the union.
 
 Stats over a time range use the rollups of files wholly inside it and scan only the boundary files
-(storage.parquet_queries.stats_groups), whose grouped rows have the same shape as a rollup.
+(storage.parquet.queries.stats_groups), whose grouped rows have the same shape as a rollup.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import zstandard
 from starlette.requests import Request
 from starlette.types import Message
 
-from api.body import content_kind, read_body
 from api.errors import ApiError
+from api.ingest.body import content_kind, read_body
 
 LIMIT = 1024 * 1024
 

@@ -13,9 +13,9 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from api.body_errors import check_event_count, invalid_body
-from api.columns import RawColumns
-from api.normalize import json_text
+from api.ingest.body_errors import check_event_count, invalid_body
+from api.ingest.columns import RawColumns
+from api.ingest.normalize import json_text
 from storage.schema import INPUT_FIELDS
 
 __all__ = ["columns_from_arrow"]

@@ -19,17 +19,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from storage.base import EventFilter, Page
-from storage.parquet_layout import MANIFEST_FILE
-from storage.parquet_rollup import ROLLUP_KEY
-from storage.parquet_store import ParquetStore
+from storage.parquet.layout import MANIFEST_FILE
+from storage.parquet.rollup import ROLLUP_KEY
+from storage.parquet.store import ParquetStore
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BATCH = 40
 
 CHILD = f"""
 import datetime as dt, sys
 from pathlib import Path
-from storage.parquet_store import ParquetStore
+from storage.parquet.store import ParquetStore
 from tests.contract.events import event, table
 store = ParquetStore(Path(sys.argv[1]), compact_threshold=3)
 store.open()

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.base import Bucket
-from storage.clickhouse_queries import micros
+from storage.clickhouse.queries import micros
 from storage.errors import InvalidQueryError
 from storage.schema import UTC_MICROS
 

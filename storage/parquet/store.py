@@ -5,7 +5,7 @@ hash index and an exact confirmation of hash hits), split by month, written one 
 with its rollup sidecar, fsync'd, and published by one atomic manifest commit. Reads take a
 snapshot of the live files and let DuckDB scan only those overlapping the filter's time range;
 stats add up the rollups of files wholly inside the range and scan only the rest. A background
-thread merges a partition's small files once there are too many (storage.parquet_compaction).
+thread merges a partition's small files once there are too many (storage.parquet.compaction).
 
 Concurrency: one DuckDB connection, a fresh cursor per call; appends and compaction commits are
 serialised by one write lock; an exclusive lock file keeps a second process off the same root.
@@ -27,8 +27,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage import parquet_queries as sql
-from storage import parquet_series as series
 from storage.base import (
     AppendResult,
     Bucket,
@@ -42,11 +40,13 @@ from storage.base import (
 )
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
-from storage.parquet_compaction import Compactor
-from storage.parquet_errors import translate_errors
-from storage.parquet_index import HashIndex, first_per_id
-from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month
-from storage.parquet_rollup import ROLLUP_SCHEMA, split, summarize
+from storage.parquet import queries as sql
+from storage.parquet import series as series
+from storage.parquet.compaction import Compactor
+from storage.parquet.errors import translate_errors
+from storage.parquet.index import HashIndex, first_per_id
+from storage.parquet.layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month
+from storage.parquet.rollup import ROLLUP_SCHEMA, split, summarize
 from storage.schema import EVENT_SCHEMA
 
 __all__ = ["ParquetStore"]
@@ -279,7 +279,7 @@ class ParquetStore:
         """Exact totals and top lists, from rollups where they answer exactly.
 
         Files wholly inside a time-only filter contribute their rollups; every other matching
-        file is read by one grouped scan (storage.parquet_queries.stats_groups).
+        file is read by one grouped scan (storage.parquet.queries.stats_groups).
         """
         with translate_errors("stats"), self._files.snapshot() as files:
             lo, hi = _us(flt.start), _us(flt.end)

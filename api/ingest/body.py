@@ -12,8 +12,8 @@ from typing import Final, Literal, Protocol
 import zstandard
 from starlette.requests import Request
 
-from api.body_errors import invalid_body
 from api.errors import ApiError
+from api.ingest.body_errors import invalid_body
 
 __all__ = ["content_kind", "read_body"]
 

@@ -28,12 +28,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.arrow_input import columns_from_arrow
-from api.body_errors import check_event_count, invalid_body
-from api.columns import RawColumns, columns_from_events
-from api.event_ids import derive_event_ids
-from api.json_input import ParsedBody, parse_json, parse_ndjson
-from api.validation import validate_columns
+from api.ingest.arrow_input import columns_from_arrow
+from api.ingest.body_errors import check_event_count, invalid_body
+from api.ingest.columns import RawColumns, columns_from_events
+from api.ingest.event_ids import derive_event_ids
+from api.ingest.json_input import ParsedBody, parse_json, parse_ndjson
+from api.ingest.validation import validate_columns
 from storage.schema import EVENT_SCHEMA, MAX_EVENT_BYTES, UTC_MICROS
 
 __all__ = ["MAX_BATCH_ID_CHARS", "DecodedBatch", "EventError", "decode_batch"]

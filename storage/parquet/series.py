@@ -1,10 +1,10 @@
 """Time series of the Parquet store from the hourly rollups, exact and without a scan.
 
 Why: a dashboard's events-per-day chart over a year would otherwise read the timestamp column of
-every event. Each data file's rollup (storage.parquet_rollup) holds its event count per (UTC
+every event. Each data file's rollup (storage.parquet.rollup) holds its event count per (UTC
 hour, event_type); hour, day and week buckets are unions of whole hours (weeks start Monday
 00:00 UTC), so a file wholly inside the filter's time range contributes its hourly counts
-re-bucketed, and only the boundary files are scanned (storage.parquet_queries.timeseries_counts).
+re-bucketed, and only the boundary files are scanned (storage.parquet.queries.timeseries_counts).
 The zero-fill is the same SQL as the scan path's (timeseries_fill).
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage import parquet_queries as sql
 from storage.base import Bucket
 from storage.errors import InvalidQueryError
-from storage.parquet_rollup import HOURLY, Parts
+from storage.parquet import queries as sql
+from storage.parquet.rollup import HOURLY, Parts
 
 __all__ = ["COUNTS_SCHEMA", "MAX_BUCKETS", "combine", "rollup_counts", "span"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from storage.clickhouse_errors import translate
-from storage.clickhouse_migrations import DDL_DIR, apply_migrations
-from storage.clickhouse_store import ClickHouseStore
+from storage.clickhouse.errors import translate
+from storage.clickhouse.migrations import DDL_DIR, apply_migrations
+from storage.clickhouse.store import ClickHouseStore
 from storage.errors import TerminalStoreError, TransientStoreError
 
 

@@ -1,6 +1,6 @@
 """ISO-8601 text -> timestamp[us, UTC], vectorised in Arrow, with an exact per-value fallback.
 
-The layout is checked on gathered bytes in numpy (api/textscan.py), the calendar by Arrow's parser.
+The layout is checked on gathered bytes in numpy (api/ingest/textscan.py), the calendar by Arrow's parser.
 
 Accepted: `YYYY-MM-DDThh:mm:ss[.f{1,7}][Z|±hh:mm]` (`T` may be a space); no offset
 means UTC; fractional digits beyond microseconds (the .NET 7th digit) are truncated. Arrow's ISO
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.textscan import DIGIT, byte_lengths_of
+from api.ingest.textscan import DIGIT, byte_lengths_of
 from storage.schema import UTC_MICROS
 
 __all__ = ["FORMAT_MESSAGE", "parse_iso_column", "to_utc_micros"]

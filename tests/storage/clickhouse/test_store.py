@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from storage.base import Bucket, EventFilter, GroupBy, Page, SessionFilter
-from storage.clickhouse_store import ClickHouseStore
+from storage.clickhouse.store import ClickHouseStore
 from storage.errors import TerminalStoreError
 from storage.schema import EVENT_SCHEMA
 

@@ -19,7 +19,7 @@ ReplacingMergeTree, and reads use FINAL so they never show a duplicate.
 Writers: `single_writer` is True for the embedded engine (chdb opens a data path in one process
 only, and this store serialises its appends per database with a process-wide lock), False for
 http(s) servers, which several API replicas may write to at once. A single writer keeps an
-in-process filter of stored-id hashes (storage.clickhouse_ids) so that only re-sent ids reach the
+in-process filter of stored-id hashes (storage.clickhouse.ids) so that only re-sent ids reach the
 engine lookup, and, since its table never holds a duplicate, reads without FINAL. Passing
 `single_writer=False` for chdb gives the multi-writer behaviour (tests use it).
 """
@@ -39,7 +39,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage import clickhouse_queries as q
 from storage.base import (
     AppendResult,
     Bucket,
@@ -51,10 +50,11 @@ from storage.base import (
     SessionFilter,
     Stats,
 )
-from storage.clickhouse_errors import retrying, translate
-from storage.clickhouse_ids import IdFilter, WriterState, hash_ids, writer_state
-from storage.clickhouse_migrations import DDL_DIR, apply_migrations
-from storage.clickhouse_timeseries import bucket_bounds, bucket_width, zero_fill
+from storage.clickhouse import queries as q
+from storage.clickhouse.errors import retrying, translate
+from storage.clickhouse.ids import IdFilter, WriterState, hash_ids, writer_state
+from storage.clickhouse.migrations import DDL_DIR, apply_migrations
+from storage.clickhouse.timeseries import bucket_bounds, bucket_width, zero_fill
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
@@ -317,7 +317,7 @@ class ClickHouseStore:
 
     @retrying
     def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
-        """Zero-filled counts per bucket (and group); see storage.clickhouse_timeseries.
+        """Zero-filled counts per bucket (and group); see storage.clickhouse.timeseries.
 
         Hour, day and week buckets over whole hours come from event_counts (single writer only).
         """

@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.columns import RawColumns
-from api.normalize import normalize_event_type
-from api.textscan import HEX, byte_lengths_of, byte_matrix
-from api.timestamps import FORMAT_MESSAGE, to_utc_micros
+from api.ingest.columns import RawColumns
+from api.ingest.normalize import normalize_event_type
+from api.ingest.textscan import HEX, byte_lengths_of, byte_matrix
+from api.ingest.timestamps import FORMAT_MESSAGE, to_utc_micros
 from storage.schema import MAX_EVENT_BYTES, MAX_FUTURE, MIN_TIMESTAMP, STRING_LIMITS, UTC_MICROS
 
 __all__ = ["event_sizes", "validate_columns"]

@@ -14,9 +14,9 @@ import pytest
 
 from storage.base import EventFilter, Page
 from storage.errors import TerminalStoreError
-from storage.parquet_index import HashIndex
-from storage.parquet_layout import CELL_KEY, FILE_SCHEMA, MANIFEST_FILE, FileSet
-from storage.parquet_store import ParquetStore
+from storage.parquet.index import HashIndex
+from storage.parquet.layout import CELL_KEY, FILE_SCHEMA, MANIFEST_FILE, FileSet
+from storage.parquet.store import ParquetStore
 from tests.contract.events import BASE, Row, event, table
 
 

@@ -19,7 +19,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from api.normalize import EVENT_ID_NAMESPACE
+from api.ingest.normalize import EVENT_ID_NAMESPACE
 
 __all__ = ["derive_event_ids"]
 

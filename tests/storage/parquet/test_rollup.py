@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics.demo import generate_events
-from storage import parquet_queries as sql
 from storage.base import Bucket, EventFilter, GroupBy, Page, Stats
-from storage.parquet_layout import CELL_KEY, MANIFEST_FILE
-from storage.parquet_rollup import ROLLUP_KEY, merge, rollup_of
-from storage.parquet_store import ParquetStore
+from storage.parquet import queries as sql
+from storage.parquet.layout import CELL_KEY, MANIFEST_FILE
+from storage.parquet.rollup import ROLLUP_KEY, merge, rollup_of
+from storage.parquet.store import ParquetStore
 from storage.schema import EVENT_SCHEMA
 from tests.contract.events import Row
 

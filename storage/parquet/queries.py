@@ -228,7 +228,7 @@ def stats_totals(files: list[str], flt: EventFilter) -> Query:
 def stats_groups(files: list[str], flt: EventFilter) -> Query:
     """One scan giving rows shaped like a rollup (dim code, key, count), for stats.
 
-    Dims follow storage.parquet_rollup.DIMS, null keys left out; one extra row (dim -1) holds the
+    Dims follow storage.parquet.rollup.DIMS, null keys left out; one extra row (dim -1) holds the
     matching rows' time range in `lo`/`hi`.
     """
     q = Query()

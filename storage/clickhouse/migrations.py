@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from storage import clickhouse_queries as q
+from storage.clickhouse import queries as q
 from storage.errors import TerminalStoreError
 
 __all__ = ["DDL_DIR", "Migration", "apply_migrations", "load_migrations", "split_statements"]
 
-DDL_DIR: Final = Path(__file__).resolve().parent.parent / "ddl" / "clickhouse"
+DDL_DIR: Final = Path(__file__).resolve().parents[2] / "ddl" / "clickhouse"
 _NAME: Final = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from api.body_errors import invalid_body
+from api.ingest.body_errors import invalid_body
 
 __all__ = ["ParsedBody", "parse_json", "parse_ndjson"]
 

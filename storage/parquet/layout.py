@@ -5,7 +5,7 @@ been committed, and a manifest is committed by write-temp + fsync + `os.replace`
 A crash therefore leaves either the old or the new manifest; files it does not list (half-written
 temps, an uncommitted append, a compaction's inputs after its commit) are orphans, deleted at open.
 
-Every data file carries its rollup in its footer (storage.parquet_rollup). Data files are written
+Every data file carries its rollup in its footer (storage.parquet.rollup). Data files are written
 under their final unique names (invisible until listed, orphans if never committed), so an append
 costs one fsync per file, one per month directory touched, and the manifest's two.
 
@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from storage.export import fsync_path
-from storage.parquet_rollup import ROLLUP_KEY, RollupCache, encode, rollup_of
+from storage.parquet.rollup import ROLLUP_KEY, RollupCache, encode, rollup_of
 from storage.schema import EVENT_SCHEMA
 
 __all__ = [

@@ -10,12 +10,12 @@ from typing import Any, Literal
 import pyarrow as pa
 import pytest
 
-from api.decoding import DecodedBatch, decode_batch
 from api.errors import ApiError
-from api.normalize import derive_event_id, normalize_event_type
+from api.ingest.decoding import DecodedBatch, decode_batch
+from api.ingest.normalize import derive_event_id, normalize_event_type
 from storage.schema import EVENT_SCHEMA, STRING_LIMITS
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
 NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
 ID = "876ea0a8-aa8d-4189-8500-fdeaaa1fd96a"
 

@@ -3,7 +3,7 @@
 The batch's union of keys is computed once (in C); each canonical field is then pulled out of every
 event with one `map(dict.get, ...)` when the batch uses one spelling of it (the normal case), and per
 event only when a batch mixes spellings. Values of the wrong JSON type become per-event errors and
-nulls; the rest of validation runs vectorised on the arrays (api/validation.py).
+nulls; the rest of validation runs vectorised on the arrays (api/ingest/validation.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from api.normalize import ALIASES, FIELD_OF_ALIAS, json_text, value_text
+from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, value_text
 
 __all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
 

@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pyarrow as pa
 
-from storage.clickhouse_ids import IdFilter, hash_ids, writer_state
+from storage.clickhouse.ids import IdFilter, hash_ids, writer_state
 
 
 def ids(n: int, seed: int) -> pa.Array:
