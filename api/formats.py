@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Final, Literal
 
 import pyarrow as pa
@@ -34,6 +34,8 @@ __all__ = [
     "joined",
     "json_strings",
     "negotiate",
+    "neutralize_formulas",
+    "stream_bytes",
     "table_records",
 ]
 
@@ -148,8 +150,29 @@ def joined(rows: pa.Array, separator: str) -> str:
     return text
 
 
-def for_text_formats(table: pa.Table) -> pa.Table:
-    """Timestamps as ISO text and attributes as JSON text: what CSV can carry."""
+#: What a spreadsheet starts a formula with (OWASP CSV injection): = + - @ tab CR.
+_FORMULA_START: Final = r"^[=+\-@\t\r]"
+
+
+def neutralize_formulas(values: pa.Array) -> pa.Array:
+    """Strings that a spreadsheet would run as a formula, prefixed with `'`; others unchanged.
+
+    Excel and LibreOffice treat a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula
+    (`=WEBSERVICE(...)` calls out when the file is opened); the leading `'` makes it text. One
+    vectorised pass; nulls stay null.
+    """
+    risky = pc.fill_null(pc.match_substring_regex(values, _FORMULA_START), False)
+    if not pc.any(risky).as_py():
+        return values
+    quoted: pa.Array = pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
+    return quoted
+
+
+def for_text_formats(table: pa.Table, *, neutralize: bool = False) -> pa.Table:
+    """Timestamps as ISO text and attributes as JSON text: what CSV can carry.
+
+    `neutralize` also defuses formula-like strings (see `neutralize_formulas`).
+    """
     columns = []
     for column in table.itercolumns():
         chunks = column.chunks or [pa.array([], type=column.type)]
@@ -157,6 +180,8 @@ def for_text_formats(table: pa.Table) -> pa.Table:
             chunks = [iso_timestamps(c) for c in chunks]
         elif pa.types.is_map(column.type):
             chunks = [attributes_json(c) for c in chunks]
+        if neutralize and (pa.types.is_string(chunks[0].type) or pa.types.is_large_string(chunks[0].type)):
+            chunks = [neutralize_formulas(c) for c in chunks]
         columns.append(pa.chunked_array(chunks))
     return pa.table(columns, names=table.column_names)
 
@@ -200,68 +225,83 @@ def canonical(table: pa.Table) -> pa.Table:
     return table if table.schema.equals(EVENT_SCHEMA) else table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
 
 
-def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
-    yield from table.to_batches(max_chunksize=STREAM_BATCH_ROWS)
+def _batches(tables: Iterable[pa.Table], rows: int = STREAM_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows of `tables`, in order, as canonical record batches of at most `rows` rows."""
+    for table in tables:
+        yield from canonical(table).to_batches(max_chunksize=rows)
 
 
-def stream_arrow(table: pa.Table) -> Iterator[bytes]:
+def stream_arrow(tables: Iterable[pa.Table]) -> Iterator[bytes]:
     """Arrow IPC stream bytes, one message per batch."""
     sink = _ChunkSink()
-    with ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
+    with ipc.new_stream(pa.PythonFile(sink, mode="w"), EVENT_SCHEMA) as writer:
         yield sink.take()
-        for batch in _batches(table):
+        for batch in _batches(tables):
             writer.write_batch(batch)
             yield sink.take()
     yield sink.take()
 
 
-def stream_parquet(table: pa.Table) -> Iterator[bytes]:
+def stream_parquet(tables: Iterable[pa.Table]) -> Iterator[bytes]:
     """A Parquet file, one row group per batch, the footer last."""
     sink = _ChunkSink()
-    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), table.schema, compression="zstd") as writer:
-        for batch in _batches(table):
-            writer.write_batch(batch)
-            yield sink.take()
+    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), EVENT_SCHEMA, compression="zstd") as writer:
+        for batch in _batches(tables):
+            if batch.num_rows:
+                writer.write_batch(batch)
+                yield sink.take()
     yield sink.take()
 
 
-def stream_csv(table: pa.Table) -> Iterator[bytes]:
-    """CSV with a header; timestamps ISO-8601, attributes JSON text, null empty and "" quoted."""
-    text_table = for_text_formats(table)
+def stream_csv(tables: Iterable[pa.Table], *, neutralize: bool = True) -> Iterator[bytes]:
+    """CSV with a header; timestamps ISO-8601, attributes JSON text, null empty and "" quoted.
+
+    With `neutralize`, formula-like cells get a leading `'` (see `neutralize_formulas`).
+    """
+    schema = for_text_formats(EVENT_SCHEMA.empty_table()).schema
     sink = _ChunkSink()
-    with pcsv.CSVWriter(pa.PythonFile(sink, mode="w"), text_table.schema) as writer:
+    with pcsv.CSVWriter(pa.PythonFile(sink, mode="w"), schema) as writer:
         yield sink.take()
-        for batch in text_table.to_batches(max_chunksize=STREAM_BATCH_ROWS):
-            writer.write_batch(batch)
+        for batch in _batches(tables):
+            text = for_text_formats(pa.Table.from_batches([batch]), neutralize=neutralize)
+            writer.write_table(text)
             yield sink.take()
     yield sink.take()
 
 
-def stream_ndjson(table: pa.Table) -> Iterator[bytes]:
+def stream_ndjson(tables: Iterable[pa.Table]) -> Iterator[bytes]:
     """One JSON object per line, the same objects as in the JSON page."""
-    for batch in table.to_batches(max_chunksize=STREAM_BATCH_ROWS // 4):
+    for batch in _batches(tables, STREAM_BATCH_ROWS // 4):
         if batch.num_rows:
             rows = event_json_rows(pa.Table.from_batches([batch]))
             yield (joined(rows, "\n") + "\n").encode()
 
 
-_STREAMERS: Final = {
-    "csv": stream_csv,
-    "ndjson": stream_ndjson,
-    "arrow": stream_arrow,
-    "parquet": stream_parquet,
-}
+def stream_bytes(tables: Iterable[pa.Table], fmt: Format, *, csv_neutralize: bool = True) -> Iterator[bytes]:
+    """The body of a streamed format (not JSON) over `tables`, produced as they are consumed."""
+    if fmt == "csv":
+        return stream_csv(tables, neutralize=csv_neutralize)
+    if fmt == "ndjson":
+        return stream_ndjson(tables)
+    if fmt == "arrow":
+        return stream_arrow(tables)
+    if fmt == "parquet":
+        return stream_parquet(tables)
+    raise ValueError(f"{fmt} is not a streamed format")
 
 
-def events_response(table: pa.Table, fmt: Format, next_cursor: str | None) -> Response:
+def events_response(
+    table: pa.Table, fmt: Format, next_cursor: str | None, *, csv_neutralize: bool = True
+) -> Response:
     """The page in `fmt`; JSON carries `next_cursor` in its body, every format in `X-Next-Cursor`."""
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     table = canonical(table)
     if fmt == "json":
         rows = joined(event_json_rows(table), ",")
-        body = f'{{"events":[{rows}],"next_cursor":{json.dumps(next_cursor)}}}'
-        return Response(body.encode(), media_type=MEDIA_TYPES["json"], headers=headers)
-    return StreamingResponse(_STREAMERS[fmt](table), media_type=MEDIA_TYPES[fmt], headers=headers)
+        text = f'{{"events":[{rows}],"next_cursor":{json.dumps(next_cursor)}}}'
+        return Response(text.encode(), media_type=MEDIA_TYPES["json"], headers=headers)
+    body = stream_bytes([table], fmt, csv_neutralize=csv_neutralize)
+    return StreamingResponse(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 def event_object(table: pa.Table) -> bytes:

@@ -135,11 +135,52 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(
         default=20.0, gt=0, description="bound on in-flight requests and on draining the writer at shutdown"
     )
+    max_series_points: int = Field(
+        default=250_000,
+        ge=1,
+        description="most points (buckets x groups) one /api/stats/timeseries answer may hold; past it "
+        "400 invalid_query, refused before the series is built (a year of hours for ~28 groups)",
+    )
+    read_batch_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="event data one streamed read holds at a time: reads above one batch are fetched "
+        "from the store in keyset batches of about this size, so a 1,000,000-row read costs "
+        "this much memory, not the whole result",
+    )
+    max_concurrent_large_reads: int = Field(
+        default=4,
+        ge=1,
+        description="streamed reads over 10,000 rows and exports running at once; one more is answered "
+        "429 too_many_large_reads with Retry-After GOVTRACK_OVERLOAD_RETRY_AFTER_S",
+    )
+    exports_dir: Path | None = Field(
+        default=None,
+        description="the folder every export is written inside (destinations are relative to it); "
+        "default <archive>/exports for a local archive, else ./exports",
+    )
+    export_url_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated object-store URL prefixes an export may name (e.g. "
+        "s3://bucket/exports/); any other URL is 400 invalid_destination. Empty by default",
+    )
+    csv_neutralize: bool = Field(
+        default=True,
+        description="CSV cells starting with = + - @ tab or CR get a leading ' so a spreadsheet does "
+        "not run them as formulas (OWASP CSV injection); false for machine consumers",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, value: Any) -> tuple[KeyEntry, ...]:
         return parse_api_keys(value)
+
+    @field_validator("export_url_prefixes", mode="before")
+    @classmethod
+    def _parse_prefixes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ format the client accepts. Ingest (`POST /api/events`) lives in `routes/ingest.p
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from typing import Final
@@ -57,14 +58,18 @@ def split_page(table: pa.Table, limit: int) -> tuple[pa.Table, Cursor | None]:
     return page, Cursor(timestamp_us=int(last_ts), event_id=str(last_id))
 
 
-async def read_page(store: EventStore, query: ReadQuery, fmt: Format, key: bytes) -> Response:
+async def read_page(
+    store: EventStore, query: ReadQuery, fmt: Format, key: bytes, *, csv_neutralize: bool = True
+) -> Response:
     """Run one page of a read in a worker thread and render it."""
     after = decode_event_cursor(query.cursor, query.order, query.flt, key) if query.cursor else None
     page = Page(limit=query.limit + 1, order=query.order, after=after)
     table = await run_in_threadpool(store.query, query.flt, page)
     rows, next_after = split_page(table, query.limit)
     token = encode_event_cursor(next_after, query.order, query.flt, key) if next_after else None
-    return await run_in_threadpool(events_response, rows, fmt, token)
+    return await run_in_threadpool(
+        functools.partial(events_response, rows, fmt, token, csv_neutralize=csv_neutralize)
+    )
 
 
 def _max_limit(fmt: Format) -> int:
@@ -88,7 +93,7 @@ async def list_events(request: Request, store: StoreDep, settings: SettingsDep) 
     """The contract's read filters as query parameters; lists by repeating a parameter."""
     fmt = _format_of(request)
     query = parse_event_query(raw_from_query(request.query_params.multi_items()), max_limit=_max_limit(fmt))
-    return await read_page(store, query, fmt, cursor_key(settings))
+    return await read_page(store, query, fmt, cursor_key(settings), csv_neutralize=settings.csv_neutralize)
 
 
 @router.post(
@@ -108,7 +113,7 @@ async def query_events(request: Request, store: StoreDep, settings: SettingsDep)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
     query = parse_event_query(raw_from_body(parsed), max_limit=_max_limit(fmt))
-    return await read_page(store, query, fmt, cursor_key(settings))
+    return await read_page(store, query, fmt, cursor_key(settings), csv_neutralize=settings.csv_neutralize)
 
 
 @router.get(
