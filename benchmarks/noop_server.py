@@ -55,7 +55,9 @@ class NullStore:
         empty = pa.table({"key": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
         return Stats(0, 0, 0, 0, None, None, empty, empty, empty)
 
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+    def timeseries(
+        self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, max_points: int = 0, /
+    ) -> pa.Table:
         """No buckets."""
         return pa.table(
             {

@@ -14,6 +14,7 @@ from typing import Literal, Protocol, runtime_checkable
 import pyarrow as pa
 
 __all__ = [
+    "MAX_SERIES_POINTS",
     "AppendResult",
     "Bucket",
     "Cursor",
@@ -27,6 +28,9 @@ __all__ = [
     "SessionFilter",
     "Stats",
 ]
+
+#: Default cap on the points (buckets x groups) of one time series.
+MAX_SERIES_POINTS = 250_000
 
 Order = Literal["asc", "desc"]
 Bucket = Literal["minute", "hour", "day", "week"]
@@ -150,11 +154,19 @@ class EventStore(Protocol):
     def stats(self, flt: EventFilter, top: int, /) -> Stats:
         """Exact totals and top lists over the matching events."""
 
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+    def timeseries(
+        self,
+        flt: EventFilter,
+        bucket: Bucket,
+        group_by: GroupBy | None,
+        max_points: int = MAX_SERIES_POINTS,
+        /,
+    ) -> pa.Table:
         """Columns ts (timestamp[us, UTC]), group (string, null without group_by), count (int64).
 
         Empty buckets between the first and last bucket (or the filter's bounds when given)
-        appear with count 0 for every group present in the result.
+        appear with count 0 for every group present in the result. More than `max_points` rows
+        (buckets x groups) raise InvalidQueryError before the zero-filled grid is built.
         """
 
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import pyarrow as pa
 
 from storage.base import (
+    MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
     EventFilter,
@@ -73,9 +74,16 @@ class ForwardingStore:
         """`inner.stats` through the hook."""
         return self._forward(lambda: self.inner.stats(flt, top))
 
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+    def timeseries(
+        self,
+        flt: EventFilter,
+        bucket: Bucket,
+        group_by: GroupBy | None,
+        max_points: int = MAX_SERIES_POINTS,
+        /,
+    ) -> pa.Table:
         """`inner.timeseries` through the hook."""
-        return self._forward(lambda: self.inner.timeseries(flt, bucket, group_by))
+        return self._forward(lambda: self.inner.timeseries(flt, bucket, group_by, max_points))
 
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
         """`inner.sessions` through the hook."""

@@ -1,21 +1,25 @@
 """Dashboard statistics: `GET /api/stats` and `GET /api/stats/timeseries`.
 
 Both are computed inside the engine (columnar aggregations); this module only parses the request
-and shapes the small result tables into the contract's JSON.
+and shapes the result tables into the contract's JSON (the series column-wise: it may hold
+`max_series_points` points).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, cast, get_args
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.filters import RawParams, int_param, parse_filter, raw_from_query, single
-from api.formats import iso, table_records
+from api.formats import iso, iso_timestamps, joined, json_strings
 from api.openapi import FILTERS, errors, ok, query_parameters
 from api.openapi_models import Stats, Timeseries
 from storage.base import Bucket, GroupBy
@@ -82,19 +86,44 @@ def _choice(raw: RawParams, name: str, allowed: tuple[str, ...], default: str | 
     return str(value)
 
 
+def series_json(bucket: str, table: pa.Table) -> bytes:
+    """The contract's `{"bucket", "series": [{"ts", "count", "group"}]}`, built column-wise.
+
+    A series may hold `max_series_points` points: one Arrow pass per column, no dict per point.
+    """
+    ts = json_strings(iso_timestamps(_one_chunk(table.column("ts"))))
+    counts = _one_chunk(table.column("count")).cast(pa.string())
+    groups = json_strings(_one_chunk(table.column("group")).cast(pa.string()))
+    points = pc.binary_join_element_wise('{"ts":', ts, ',"count":', counts, ',"group":', groups, "}", "")
+    return f'{{"bucket":{json.dumps(bucket)},"series":[{joined(points, ",")}]}}'.encode()
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
 @router.get(
     "/api/stats/timeseries",
     summary="Event counts per time bucket, zero-filled",
     response_model=None,
-    responses=ok(Timeseries, "the series") | errors(400, s400="invalid query, or more than 100,000 buckets"),
+    responses=ok(Timeseries, "the series")
+    | errors(
+        400,
+        s400="invalid query, more than 100,000 buckets, or more points (buckets x groups) than "
+        "GOVTRACK_MAX_SERIES_POINTS (default 250,000)",
+    ),
     openapi_extra=query_parameters(*FILTERS, "bucket", "group_by"),
 )
-async def timeseries(request: Request, store: StoreDep) -> dict[str, Any]:
-    """`bucket` minute|hour|day|week (default hour), optional `group_by`, plus the read filters."""
+async def timeseries(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+    """`bucket` minute|hour|day|week (default hour), optional `group_by`, plus the read filters.
+
+    A grid wider than `max_series_points` (buckets x groups) is refused by the store before it is
+    built: 400 `invalid_query`, saying how to narrow it.
+    """
     raw = raw_from_query(request.query_params.multi_items())
     bucket = cast(Bucket, _choice(raw, "bucket", BUCKETS, "hour"))
     group_by = cast(GroupBy | None, _choice(raw, "group_by", GROUPS, None))
     flt = parse_filter(raw)
-    table = await run_in_threadpool(store.timeseries, flt, bucket, group_by)
-    series = [{"ts": r["ts"], "count": int(r["count"]), "group": r["group"]} for r in table_records(table)]
-    return {"bucket": bucket, "series": series}
+    table = await run_in_threadpool(store.timeseries, flt, bucket, group_by, settings.max_series_points)
+    body = await run_in_threadpool(series_json, bucket, table)
+    return Response(body, media_type="application/json")

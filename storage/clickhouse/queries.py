@@ -26,6 +26,7 @@ from storage.schema import EVENT_SCHEMA
 __all__ = [
     "Query",
     "all_ids",
+    "capped",
     "cell_history",
     "create_database",
     "dim_counts",
@@ -286,6 +287,12 @@ def timeseries_counts(
         f"GROUP BY b, grp ORDER BY b, grp {_settings(final)}"
     )
     return sql, params
+
+
+def capped(query: Query, rows: int) -> Query:
+    """At most `rows` rows of `query` (the time series asks for its cap + 1 non-empty cells)."""
+    sql, params = query
+    return f"SELECT * FROM ({sql}) LIMIT {{cap_rows:UInt64}}", {**params, "cap_rows": rows}
 
 
 def timeseries_rollup(

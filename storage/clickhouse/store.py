@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.base import (
+    MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
     EventFilter,
@@ -54,7 +55,7 @@ from storage.clickhouse import queries as q
 from storage.clickhouse.errors import retrying, translate
 from storage.clickhouse.ids import IdFilter, WriterState, hash_ids, writer_state
 from storage.clickhouse.migrations import DDL_DIR, apply_migrations
-from storage.clickhouse.timeseries import bucket_bounds, bucket_width, zero_fill
+from storage.clickhouse.timeseries import bucket_bounds, bucket_width, too_many_points, zero_fill
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
@@ -316,7 +317,14 @@ class ClickHouseStore:
         )
 
     @retrying
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+    def timeseries(
+        self,
+        flt: EventFilter,
+        bucket: Bucket,
+        group_by: GroupBy | None,
+        max_points: int = MAX_SERIES_POINTS,
+        /,
+    ) -> pa.Table:
         """Zero-filled counts per bucket (and group); see storage.clickhouse.timeseries.
 
         Hour, day and week buckets over whole hours come from event_counts (single writer only).
@@ -329,7 +337,10 @@ class ClickHouseStore:
             if window
             else q.timeseries_counts(flt, width, offset, group_by, final=self._final)
         )
-        return zero_fill(self._arrow(query), lo, hi, width, offset, grouped=group_by is not None)
+        if lo is not None and hi is not None and hi - lo + 1 > max_points:  # the window alone is too wide
+            raise too_many_points(max_points, hi - lo + 1, 1)
+        counts = self._arrow(q.capped(query, max_points + 1))
+        return zero_fill(counts, lo, hi, width, offset, group_by is not None, max_points)
 
     @retrying
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:

@@ -41,10 +41,8 @@ __all__ = [
     "sorted_rows",
     "stats_groups",
     "stats_totals",
-    "timeseries_bounds",
     "timeseries_counts",
     "timeseries_fill",
-    "timeseries_rows",
 ]
 
 EMPTY_TABLE = "empty_events"
@@ -245,44 +243,13 @@ def stats_groups(files: list[str], flt: EventFilter) -> Query:
     return q
 
 
-def timeseries_bounds(files: list[str], flt: EventFilter) -> Query:
-    """First and last timestamp (epoch µs) of the matching events."""
-    q = Query()
-    preds = where(flt, q)
-    q.sql = (
-        "SELECT epoch_us(min(timestamp)) AS lo, epoch_us(max(timestamp)) AS hi "
-        f"FROM {source(files, q)} {_where_sql(preds)}"
-    )
-    return q
-
-
-def timeseries_rows(
-    files: list[str], flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, lo: int, hi: int
+def timeseries_counts(
+    files: list[str], flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, limit: int | None = None
 ) -> Query:
-    """Counts per (bucket, group), zero-filled over buckets lo..hi (epoch µs) for every group."""
-    if group_by is not None and group_by not in GROUP_COLUMNS:
-        raise ValueError(f"not a groupable column: {group_by}")
-    q = Query()
-    preds = where(flt, q)
-    width, offset = q.bind(BUCKET_US[bucket]), q.bind(_BUCKET_OFFSET[bucket])
-    group = group_by if group_by is not None else "NULL::VARCHAR"
-    groups = "SELECT DISTINCT g FROM counts" if group_by is not None else "SELECT NULL::VARCHAR AS g"
-    q.sql = (
-        f"WITH ev AS (SELECT (epoch_us(timestamp) - {offset}) // {width} * {width} + {offset} AS b, "
-        f"{group} AS g FROM {source(files, q)} {_where_sql(preds)}), "
-        "counts AS (SELECT b, g, count(*) AS c FROM ev GROUP BY b, g), "
-        f"groups AS ({groups}), "
-        f"buckets AS (SELECT range AS b FROM range({q.bind(lo)}::BIGINT, {q.bind(hi + 1)}::BIGINT, {width})) "
-        'SELECT make_timestamp(buckets.b) AS ts, groups.g AS "group", coalesce(counts.c, 0)::BIGINT AS "count" '
-        "FROM buckets CROSS JOIN groups "
-        "LEFT JOIN counts ON counts.b = buckets.b AND counts.g IS NOT DISTINCT FROM groups.g "
-        'ORDER BY ts, "group" NULLS LAST'
-    )
-    return q
+    """Non-zero counts (b = bucket start µs, g = group or NULL, c) of the matching events.
 
-
-def timeseries_counts(files: list[str], flt: EventFilter, bucket: Bucket, group_by: GroupBy | None) -> Query:
-    """Non-zero counts (b = bucket start µs, g = group or NULL, c) of the matching events."""
+    `limit` bounds the cells returned (the caller asks for cap + 1 to tell "over the cap").
+    """
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise ValueError(f"not a groupable column: {group_by}")
     q = Query()
@@ -293,6 +260,8 @@ def timeseries_counts(files: list[str], flt: EventFilter, bucket: Bucket, group_
         f"SELECT (epoch_us(timestamp) - {offset}) // {width} * {width} + {offset} AS b, {group} AS g, "
         f"count(*) AS c FROM {source(files, q)} {_where_sql(preds)} GROUP BY ALL"
     )
+    if limit is not None:
+        q.sql += f" LIMIT {q.bind(limit)}"
     return q
 
 

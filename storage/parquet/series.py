@@ -6,6 +6,10 @@ hour, event_type); hour, day and week buckets are unions of whole hours (weeks s
 00:00 UTC), so a file wholly inside the filter's time range contributes its hourly counts
 re-bucketed, and only the boundary files are scanned (storage.parquet.queries.timeseries_counts).
 The zero-fill is the same SQL as the scan path's (timeseries_fill).
+
+Both paths first gather only the non-empty (bucket, group, count) cells, at most `max_points + 1`
+of them, and check the grid's size (buckets x groups) against `max_points` before zero-filling:
+a wide grid (5,200 minutes x 701 users once took 26 s and 3.2 GB) is refused, not built.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from storage.errors import InvalidQueryError
 from storage.parquet import queries as sql
 from storage.parquet.rollup import HOURLY, Parts
 
-__all__ = ["COUNTS_SCHEMA", "MAX_BUCKETS", "combine", "rollup_counts", "span"]
+__all__ = [
+    "COUNTS_SCHEMA",
+    "MAX_BUCKETS",
+    "check_grid",
+    "combine",
+    "rollup_counts",
+    "span",
+    "too_many_points",
+]
 
 MAX_BUCKETS = 100_000
 COUNTS_SCHEMA = pa.schema([("b", pa.int64()), ("g", pa.string()), ("c", pa.int64())])
@@ -57,3 +69,28 @@ def span(
     if (last - first) // sql.BUCKET_US[bucket] + 1 > MAX_BUCKETS:
         raise InvalidQueryError(f"more than {MAX_BUCKETS} {bucket} buckets requested")
     return first, last
+
+
+def too_many_points(
+    max_points: int, buckets: int | None = None, groups: int | None = None
+) -> InvalidQueryError:
+    """The refusal of a grid over `max_points` (with its size when known)."""
+    size = (
+        f"{buckets * groups:,} points ({buckets:,} buckets x {groups:,} groups)"
+        if buckets and groups
+        else (f"more than {max_points:,} points")
+    )
+    return InvalidQueryError(
+        f"the series would have {size}, more than the {max_points:,} allowed: "
+        "narrow the time range, widen the bucket, or filter the groups"
+    )
+
+
+def check_grid(
+    counts: pa.Table, first: int, last: int, bucket: Bucket, grouped: bool, max_points: int
+) -> None:
+    """Refuse a zero-filled grid over `max_points`: buckets first..last times the groups in `counts`."""
+    buckets = (last - first) // sql.BUCKET_US[bucket] + 1
+    groups = pc.count_distinct(counts.column("g"), mode="all").as_py() if grouped else 1
+    if buckets * groups > max_points:
+        raise too_many_points(max_points, buckets, groups)

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.base import (
+    MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
     EventFilter,
@@ -306,22 +307,46 @@ class ParquetStore:
             top_workbooks=s.top_workbooks,
         )
 
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
-        """Counts per bucket (and group), zero-filled in SQL."""
+    def timeseries(
+        self,
+        flt: EventFilter,
+        bucket: Bucket,
+        group_by: GroupBy | None,
+        max_points: int = MAX_SERIES_POINTS,
+        /,
+    ) -> pa.Table:
+        """Counts per bucket (and group), zero-filled in SQL once the grid is known to fit `max_points`.
+
+        The non-empty cells come from the rollups (time-only filters, hour/day/week, by event type
+        or none) or from one grouped scan, at most `max_points + 1` of them (storage.parquet.series).
+        """
         if bucket not in sql.BUCKET_US:
             raise InvalidQueryError(f"unknown bucket {bucket!r}")
+        grouped = group_by is not None
+        if flt.start is not None and flt.end is not None:  # the window alone may be too wide: no scan
+            window = series.span(series.COUNTS_SCHEMA.empty_table(), _us(flt.start), _us(flt.end), bucket)
+            if window is not None:
+                series.check_grid(series.COUNTS_SCHEMA.empty_table(), *window, bucket, False, max_points)
         with translate_errors("timeseries"), self._files.snapshot() as files:
             if bucket in series.ROLLUP_BUCKETS and group_by in (None, "event_type") and _time_only(flt):
-                return self._rollup_series(files, flt, bucket, group_by is not None)
-            paths = self._select(files, flt.start, flt.end)
-            span = self._bucket_span(paths, flt, bucket)
-            if span is None:
+                counts = self._rollup_counts(files, flt, bucket, grouped, max_points)
+            else:
+                paths = self._select(files, flt.start, flt.end)
+                q = sql.timeseries_counts(paths, flt, bucket, group_by, max_points + 1)
+                counts = self._table(q).cast(series.COUNTS_SCHEMA)
+            if counts.num_rows > max_points:
+                raise series.too_many_points(max_points)
+            bounds = series.span(counts, _us(flt.start), _us(flt.end), bucket)
+            if bounds is None:
                 return sql.TIMESERIES_SCHEMA.empty_table()
-            rows = self._table(sql.timeseries_rows(paths, flt, bucket, group_by, *span))
-        return rows.cast(sql.TIMESERIES_SCHEMA)
+            series.check_grid(counts, *bounds, bucket, grouped, max_points)
+            with self._cursor() as cur:
+                cur.register("_counts", counts)
+                q = sql.timeseries_fill("_counts", bucket, grouped, *bounds)
+                return cur.sql(q.sql, params=q.params).to_arrow_table().cast(sql.TIMESERIES_SCHEMA)
 
-    def _rollup_series(
-        self, files: tuple[DataFile, ...], flt: EventFilter, bucket: Bucket, grouped: bool
+    def _rollup_counts(
+        self, files: tuple[DataFile, ...], flt: EventFilter, bucket: Bucket, grouped: bool, max_points: int
     ) -> pa.Table:
         """Hourly rollups of the files wholly inside the range, a scan of the boundary files."""
         lo, hi = _us(flt.start), _us(flt.end)
@@ -329,30 +354,9 @@ class ParquetStore:
         parts = [series.rollup_counts(self._files.rollups.parts(f.path), bucket, grouped) for f in inside]
         scan = self._paths([f for f in files if f.overlaps(lo, hi) and not _within(f, lo, hi)])
         if scan:
-            q = sql.timeseries_counts(scan, flt, bucket, "event_type" if grouped else None)
+            q = sql.timeseries_counts(scan, flt, bucket, "event_type" if grouped else None, max_points + 1)
             parts.append(self._table(q).cast(series.COUNTS_SCHEMA))
-        counts = series.combine(parts)
-        bounds = series.span(counts, lo, hi, bucket)
-        if bounds is None:
-            return sql.TIMESERIES_SCHEMA.empty_table()
-        with self._cursor() as cur:
-            cur.register("_counts", counts)
-            q = sql.timeseries_fill("_counts", bucket, grouped, *bounds)
-            return cur.sql(q.sql, params=q.params).to_arrow_table().cast(sql.TIMESERIES_SCHEMA)
-
-    def _bucket_span(self, paths: list[str], flt: EventFilter, bucket: Bucket) -> tuple[int, int] | None:
-        lo, hi = _us(flt.start), _us(flt.end)
-        hi = None if hi is None else hi - 1  # the contract zero-fills to the bucket of end - 1 µs
-        if lo is None or hi is None:
-            bounds = self._table(sql.timeseries_bounds(paths, flt)).to_pylist()[0]
-            lo = bounds["lo"] if lo is None else lo
-            hi = bounds["hi"] if hi is None else hi
-        if lo is None or hi is None or hi < lo:
-            return None
-        first, last = sql.bucket_floor(lo, bucket), sql.bucket_floor(hi, bucket)
-        if (last - first) // sql.BUCKET_US[bucket] + 1 > MAX_BUCKETS:
-            raise InvalidQueryError(f"more than {MAX_BUCKETS} {bucket} buckets requested")
-        return first, last
+        return series.combine(parts)
 
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
         """Sessions with an event in the window, newest first, figures over the whole session."""
