@@ -1,14 +1,18 @@
 """Arrow IPC stream bodies (columnar producers) -> the same input columns the JSON readers produce.
 
 Columns use the canonical snake_case names; any subset is allowed as long as the required ones are
-there. Timestamps may be any timestamp unit/zone (no zone = UTC) or ISO-8601 text; text fields any
-string type; cell values text, numbers or booleans. Other columns are kept in `attributes` (value
-as JSON text), merged with an `attributes` map<string,string> column if the producer sends one.
+there. Timestamps may be any timestamp unit/zone (no zone = UTC) or ISO-8601 text; text fields,
+cell values included, any string type. Other columns are kept in `attributes` (value as JSON text),
+merged with an `attributes` map<string,string> column if the producer sends one.
+
+Numbers are stored as their JSON text as sent, and an Arrow float or decimal column has no such
+text (1e5 and 100000.0 are one double): old_value/new_value must be text (the canonical schema's
+type; a producer sends the text it means), and an extra column must be text, integer or boolean,
+whose JSON text is exact. Any other type is refused with a 400 naming the column.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final
 
 import pyarrow as pa
@@ -21,7 +25,6 @@ from storage.schema import INPUT_FIELDS
 __all__ = ["columns_from_arrow"]
 
 _REQUIRED: Final = ("timestamp", "event_type", "user_name")
-_VALUE_FIELDS: Final = ("old_value", "new_value")
 _SERVER_SET: Final = frozenset({"received_at", "batch_id"})
 _ATTRIBUTES_TYPE: Final = pa.map_(pa.string(), pa.string())
 
@@ -39,26 +42,7 @@ def columns_from_arrow(body: bytes, *, max_events: int) -> RawColumns:
     if missing:
         raise invalid_body(f"Arrow stream lacks required column(s): {', '.join(missing)}")
     arrays = {name: _input_column(table, name) for name in INPUT_FIELDS}
-    raw = RawColumns(table.num_rows, arrays, _attributes(table))
-    for name in _VALUE_FIELDS:
-        if name in table.column_names and pa.types.is_floating(_single(table.column(name)).type):
-            raw.arrays[name] = _float_texts(_single(table.column(name)), name, raw)
-    return raw
-
-
-def _float_texts(column: pa.Array, name: str, raw: RawColumns) -> pa.Array:
-    """Floats as the same JSON text a JSON body gives (`3.0`, `1e20`; Arrow's cast says `3`, `1e+20`).
-
-    NaN and infinities have no JSON text: per-event errors, like any value of the wrong kind.
-    """
-    values = column.cast(pa.float64()).to_pylist()
-    texts: list[str | None] = []
-    for index, value in enumerate(values):
-        if value is not None and not math.isfinite(value):
-            raw.add_issue(index, name, "must be a finite number")
-            value = None
-        texts.append(None if value is None else json_text(value).decode())
-    return pa.array(texts, pa.string())
+    return RawColumns(table.num_rows, arrays, _attributes(table))
 
 
 def _read(body: bytes) -> pa.Table:
@@ -79,14 +63,19 @@ def _input_column(table: pa.Table, name: str) -> pa.Array:
         column, kind = column.dictionary_decode(), kind.value_type
     if name == "timestamp" and pa.types.is_timestamp(kind):
         return column
-    castable = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
-    if name in ("old_value", "new_value"):
-        castable = (
-            castable or pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-        )
-    if not castable:
-        raise invalid_body(f"Arrow column {name!r} has unusable type {kind}")
+    if not _is_text(kind):
+        hint = " (cell values are sent as their JSON text)" if name in ("old_value", "new_value") else ""
+        raise invalid_body(f"Arrow column {name!r} has unusable type {kind}; expected a string type{hint}")
     return column.cast(pa.string())
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind))
+
+
+def _exact_scalar(kind: pa.DataType) -> bool:
+    """Types whose every value has one exact JSON text (not float or decimal: no text as sent)."""
+    return _is_text(kind) or bool(pa.types.is_integer(kind) or pa.types.is_boolean(kind))
 
 
 def _single(column: pa.ChunkedArray) -> pa.Array:
@@ -98,6 +87,13 @@ def _attributes(table: pa.Table) -> pa.Array:
     extras = [
         n for n in table.column_names if n not in INPUT_FIELDS and n != "attributes" and n not in _SERVER_SET
     ]
+    for name in extras:
+        kind = table.schema.field(name).type
+        if not _exact_scalar(kind):
+            raise invalid_body(
+                f"Arrow column {name!r} has unusable type {kind}; extra columns must be string, integer"
+                " or boolean (a float has no JSON text as sent: send the text)"
+            )
     given = _given_attributes(table)
     if not extras:
         return given

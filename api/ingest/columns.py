@@ -4,6 +4,9 @@ The batch's union of keys is computed once (in C); each canonical field is then 
 event with one `map(dict.get, ...)` when the batch uses one spelling of it (the normal case), and per
 event only when a batch mixes spellings. Values of the wrong JSON type become per-event errors and
 nulls; the rest of validation runs vectorised on the arrays (api/ingest/validation.py).
+
+Numbers arrive as `msgspec.Raw` (their text as sent) or int (see api/ingest/json_input.py); an int 0
+where the text is kept sets `zero_ints`, because it may have been sent as `-0`.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Final
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
-from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, value_text
+from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, raw_text, value_text
 
 __all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
 
@@ -25,7 +29,7 @@ _MISSING: Final = object()
 _SCALAR_TEXT: Final[dict[type, Callable[[Any], str]]] = {
     bool: lambda v: "true" if v else "false",
     int: str,
-    float: lambda v: json_text(v).decode(),
+    msgspec.Raw: raw_text,
 }
 
 
@@ -33,20 +37,24 @@ _SCALAR_TEXT: Final[dict[type, Callable[[Any], str]]] = {
 class TypeIssue:
     """A per-event problem found before validation: wrong JSON type, oversize event."""
 
-    field: str
+    field: str | None
     message: str
 
 
 @dataclass(slots=True)
 class RawColumns:
-    """Input fields as Arrow arrays (timestamp may be text or timestamp-typed) and the issues so far."""
+    """Input fields as Arrow arrays (timestamp may be text or timestamp-typed) and the issues so far.
+
+    `zero_ints`: an integer 0 was decoded in a cell value or an attribute, whose text may have been `-0`.
+    """
 
     length: int
     arrays: dict[str, pa.Array]
     attributes: pa.Array
     issues: dict[int, TypeIssue] = field(default_factory=dict)
+    zero_ints: bool = False
 
-    def add_issue(self, index: int, field_name: str, message: str) -> None:
+    def add_issue(self, index: int, field_name: str | None, message: str) -> None:
         """Record `message` unless the event already has an issue (the first problem is reported)."""
         self.issues.setdefault(index, TypeIssue(field_name, message))
 
@@ -89,9 +97,13 @@ def _to_array(values: list[Any], name: str, out: RawColumns) -> pa.Array:
         pass
     if name in _VALUE_FIELDS:
         try:
-            return pa.array([v if v is None or type(v) is str else _SCALAR_TEXT[type(v)](v) for v in values])
+            texts = [v if v is None or type(v) is str else _SCALAR_TEXT[type(v)](v) for v in values]
         except KeyError:
             convert = _value_or_issue
+        else:
+            if "0" in texts and any(type(v) is int and v == 0 for v in values):
+                out.zero_ints = True
+            return pa.array(texts, pa.string())
     else:
         convert = _string_or_issue
     return pa.array([convert(v, i, name, out) for i, v in enumerate(values)], type=pa.string())
@@ -106,10 +118,13 @@ def _string_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str 
 
 def _value_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str | None:
     try:
-        return value_text(value)
+        text = value_text(value)
     except TypeError as exc:
         out.add_issue(index, name, str(exc))
         return None
+    if text == "0" and type(value) is int:
+        out.zero_ints = True
+    return text
 
 
 def _type_message(name: str) -> str:
@@ -162,9 +177,17 @@ def _encode_column(values: list[Any], key: str, out: RawColumns) -> pa.Array:
         texts[_MISSING] = None
         return pa.array(list(map(texts.__getitem__, values)), pa.string())
     try:
-        return pa.array([None if v is _MISSING else json_text(v) for v in values], pa.string())
+        encoded = [None if v is _MISSING else json_text(v) for v in values]
     except RecursionError:
-        return pa.array([_text_or_issue(v, i, key, out) for i, v in enumerate(values)], pa.string())
+        encoded = [_text_or_issue(v, i, key, out) for i, v in enumerate(values)]
+    if not out.zero_ints and _may_hold_zero(encoded):
+        out.zero_ints = True
+    return pa.array(encoded, pa.string())
+
+
+def _may_hold_zero(texts: list[bytes | None]) -> bool:
+    """Whether an int 0 may be among these JSON texts: one is `0`, or an array/object text holds a 0."""
+    return b"0" in texts or any(t[:1] in (b"[", b"{") and b"0" in t for t in texts if t)
 
 
 def _text_or_issue(value: Any, index: int, key: str, out: RawColumns) -> bytes | None:

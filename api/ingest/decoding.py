@@ -5,9 +5,14 @@ shared vectorised validation then runs on them, absent ids are derived from cont
 duplicates are dropped (first kept) and the stored table is assembled column-wise.
 
 Decisions on points the contract leaves open:
-- A body-level defect (not JSON, wrong top-level shape, an event that is not an object, invalid
-  UTF-8, a lone surrogate escape such as `"\\ud800"`) fails the whole body with 400: a lone
-  surrogate cannot be stored as UTF-8, and msgspec refuses it while decoding, before events exist.
+- A body-level defect (not JSON, wrong top-level shape, invalid UTF-8, a lone surrogate escape such
+  as `"\\ud800"`) fails the whole body with 400: a lone surrogate cannot be stored as UTF-8, and
+  msgspec refuses it while decoding, before events exist.
+- An element of the batch that is valid JSON but not an object (a string, number, null, array,
+  boolean; also such an NDJSON line) is that index's error, field null, "event must be a JSON
+  object"; the other events are stored (207), or the batch is 422 when none is valid.
+- Numbers and booleans in cell values and attributes are stored as their JSON text as sent, byte
+  for byte (`1e-400`, `-0`, `1E+2` stay so; see api/ingest/json_input.py for how).
 - NUL characters are legal JSON and storable: kept.
 - Length limits count characters of the value as sent (event_type before normalisation).
 - The event size limit applies to the event's compact UTF-8 JSON form, computed column-wise from
@@ -32,23 +37,27 @@ from api.ingest.arrow_input import columns_from_arrow
 from api.ingest.body_errors import check_event_count, invalid_body
 from api.ingest.columns import RawColumns, columns_from_events
 from api.ingest.event_ids import derive_event_ids
-from api.ingest.json_input import ParsedBody, parse_json, parse_ndjson
+from api.ingest.json_input import ParsedBody, may_hold_negative_zero, parse_json, parse_ndjson
 from api.ingest.validation import validate_columns
 from storage.schema import EVENT_SCHEMA, MAX_EVENT_BYTES, UTC_MICROS
 
-__all__ = ["MAX_BATCH_ID_CHARS", "DecodedBatch", "EventError", "decode_batch"]
+__all__ = ["MAX_BATCH_ID_CHARS", "NOT_AN_OBJECT", "DecodedBatch", "EventError", "decode_batch"]
 
 MAX_BATCH_ID_CHARS: Final = 128
+NOT_AN_OBJECT: Final = "event must be a JSON object"
 _DERIVE_SKIP: Final = frozenset({"event_id", "received_at", "batch_id"})
 
 
 @dataclass(frozen=True, slots=True)
 class EventError:
-    """Why the event at `index` (0-based, in body order) was rejected; `field` is snake_case."""
+    """Why the event at `index` (0-based, in body order) was rejected; `field` is snake_case.
+
+    `field` is None when the element is no event at all (not a JSON object).
+    """
 
     index: int
     event_id: str | None
-    field: str
+    field: str | None
     message: str
 
 
@@ -80,20 +89,30 @@ def decode_batch(
     if kind == "arrow":
         raw, body_batch_id = columns_from_arrow(body, max_events=max_events), None
     else:
-        parsed = parse_json(body) if kind == "json" else parse_ndjson(body)
+        parse = parse_json if kind == "json" else parse_ndjson
+        parsed = parse(body)
         check_event_count(len(parsed.events), max_events)
-        raw, body_batch_id = _columns_from_parsed(parsed), parsed.batch_id
+        raw = _columns_from_parsed(parsed)
+        if raw.zero_ints and may_hold_negative_zero(body):  # a 0 that may have been sent as -0
+            parsed = parse(body, exact=True)
+            raw = _columns_from_parsed(parsed)
+        body_batch_id = parsed.batch_id
     batch_id = _batch_id(body_batch_id, header_batch_id)
     values = validate_columns(raw, now=now, check_sizes=len(body) > MAX_EVENT_BYTES)
     return _assemble(raw, values, batch_id, received_at)
 
 
 def _columns_from_parsed(parsed: ParsedBody) -> RawColumns:
+    """Columns of the events; an element that is not an object stands in as `{}` and is its index's error."""
     events = parsed.events
-    if events and set(map(type, events)) != {dict}:
-        index = next(i for i, event in enumerate(events) if type(event) is not dict)
-        raise invalid_body(f"event {index} is not a JSON object", [{"index": index}])
-    return columns_from_events(events)
+    if not events or set(map(type, events)) == {dict}:
+        return columns_from_events(events)
+    objects = [event if type(event) is dict else {} for event in events]
+    raw = columns_from_events(objects)
+    for index, event in enumerate(events):
+        if type(event) is not dict:
+            raw.add_issue(index, None, NOT_AN_OBJECT)
+    return raw
 
 
 def _batch_id(body_value: object, header_value: str | None) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "derive_event_id",
     "json_text",
     "normalize_event_type",
+    "raw_text",
     "value_text",
 ]
 
@@ -72,16 +73,28 @@ def json_text(value: object) -> bytes:
     return _encode(value)
 
 
+def raw_text(value: msgspec.Raw) -> str:
+    """The text of a number as it was sent (json_input decodes non-integer numbers to `Raw`)."""
+    return bytes(value).decode()
+
+
 def value_text(value: object) -> str | None:
-    """old_value/new_value as stored: strings as-is, numbers/booleans as JSON text, null stays null.
+    """old_value/new_value as stored: strings as-is, numbers/booleans as their JSON text, null stays null.
+
+    Numbers come as `msgspec.Raw` (their text as sent) or int (whose text is `str`; `-0` and huge
+    integers come as `Raw`, see api/ingest/json_input.py).
 
     Raises:
         TypeError: for arrays and objects, which the contract does not allow as cell values.
     """
     if value is None or type(value) is str:
         return value
-    if type(value) in (bool, int, float):
-        return _encode(value).decode()
+    if type(value) is bool:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is msgspec.Raw:
+        return raw_text(value)
     raise TypeError("must be a string, number, boolean or null")
 
 

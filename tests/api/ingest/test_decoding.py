@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,7 +54,7 @@ def only_row(batch: DecodedBatch) -> dict[str, Any]:
     return row
 
 
-def only_error(batch: DecodedBatch) -> tuple[str, str]:
+def only_error(batch: DecodedBatch) -> tuple[str | None, str]:
     assert batch.table.num_rows == 0
     assert len(batch.errors) == 1
     return batch.errors[0].field, batch.errors[0].message
@@ -265,24 +266,51 @@ def test_wrong_type_for_string_field(field: str, value: Any) -> None:
     assert "string" in message
 
 
+def splice(document: Any, **literals: str) -> bytes:
+    """`document` as JSON with each string `"@name@"` replaced by the raw JSON text `literals[name]`."""
+    text = json.dumps(document)
+    for name, literal in literals.items():
+        assert f'"@{name}@"' in text
+        text = text.replace(f'"@{name}@"', literal)
+    return text.encode()
+
+
 @pytest.mark.parametrize(
     ("value", "stored"),
-    [
-        ("", ""),
-        (None, None),
-        ("text", "text"),
-        (-3.75, "-3.75"),
-        (24, "24"),
-        (False, "false"),
-        (True, "true"),
-        (0, "0"),
-        (1e20, "1e20"),
-        (12345678901234567890123, "12345678901234567890123"),
-    ],
+    [("", ""), (None, None), ("text", "text"), ("0", "0"), ("-0", "-0"), ("1e-400", "1e-400")],
 )
-def test_cell_values(value: Any, stored: str | None) -> None:
+def test_cell_values_strings_and_null(value: Any, stored: str | None) -> None:
     row = only_row(one(old_value=value, new_value=value))
     assert (row["old_value"], row["new_value"]) == (stored, stored)
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "-3.75",
+        "24",
+        "false",
+        "true",
+        "0",
+        "-0",
+        "-0.0",
+        "0.0",
+        "1e20",
+        "1e+20",
+        "1E+2",
+        "1e-400",
+        "-1e400",
+        "0.1e1",
+        "2.50",
+        "3.14159265358979323846264338327950288",
+        "123456789012345678901234567890",
+        "-123456789012345678901234567890",
+        "12345678901234567890123",
+    ],
+)
+def test_cell_values_keep_their_json_text_as_sent(literal: str) -> None:
+    row = only_row(decode(splice([event(old_value="@v@", new_value="@v@")], v=literal)))
+    assert (row["old_value"], row["new_value"]) == (literal, literal)
 
 
 @pytest.mark.parametrize("value", [[1], {"a": 1}])
@@ -360,6 +388,57 @@ def test_derived_ids_are_deterministic_and_content_sensitive() -> None:
         assert only_row(decode([base | change]))["event_id"] != first
     absent = {k: v for k, v in base.items() if k != "event_id"}
     assert only_row(decode([absent]))["event_id"] == first
+
+
+#: Derived ids pinned as literals, computed once outside the decoder (by `_reference_id` below, the
+#: documented definition in a few lines of stdlib): a change of the derivation must fail here.
+PINNED_IDS = {
+    "fixture index 6": "e09e5343-60a3-5767-9475-57163842ef45",
+    "minimal": "8a628642-96db-576a-80c9-e362c6a2b6c1",
+    "numbers as sent": "0fa1c9c1-a2e7-5a4d-851f-30a679ed9486",
+}
+_MINIMAL_MICROS = 1748937961097555  # 2025-06-03T08:06:01.097555Z
+
+
+def _reference_id(content: dict[str, Any]) -> str:
+    """uuid5(namespace, compact JSON of the stored content: keys sorted, nulls left out, µs timestamp)."""
+    namespace = uuid.UUID("6f1d3c0e-8b9a-5c41-9a3e-2f7b0d6c4e15")
+    present = {k: v for k, v in content.items() if v is not None}
+    text = json.dumps(present, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return str(uuid.uuid5(namespace, text))
+
+
+def test_pinned_ids_follow_the_documented_derivation() -> None:
+    minimal = {"timestamp": _MINIMAL_MICROS, "event_type": "cell_change", "user_name": "CORP\\alice"}
+    assert _reference_id(minimal | {"attributes": {}}) == PINNED_IDS["minimal"]
+    numbers = {"new_value": "1E+2", "old_value": "-0", "attributes": {"Extra": "[1e-400,-0]"}}
+    assert _reference_id(minimal | numbers) == PINNED_IDS["numbers as sent"]
+    fixture_event = {
+        "timestamp": 1748938040447847,  # 2025-06-03T10:07:20.4478474+02:00
+        "event_type": "cell_change",
+        "user_name": "CORP\\zoë.k",
+        "machine_name": "LAPTOP-7H2K9Q",
+        "session_id": "daab27a6-91ed-4c17-8b56-24dcd0a5260d",
+        "workbook_name": "\\\\fs01\\finance\\Budget 2025\\Headcount (draft) v2.xlsm",
+        "sheet_name": "Données 2025",
+        "cell_address": "B3",
+        "new_value": "👍🏽 ok",
+        "attributes": {"AddinVersion": '"3.4.1.0"', "ExcelBuild": '"16.0.18025.20104"'},
+    }
+    assert _reference_id(fixture_event) == PINNED_IDS["fixture index 6"]
+
+
+def test_derived_ids_are_the_pinned_literals() -> None:
+    fixture = decode((FIXTURES / "addin_batch_pascal.json").read_bytes())
+    assert fixture.table.column("event_id")[6].as_py() == PINNED_IDS["fixture index 6"]
+    assert only_row(one(event_id=None))["event_id"] == PINNED_IDS["minimal"]
+    body = splice(
+        [event(event_id=None, new_value="@n@", old_value="@o@", Extra="@x@")],
+        n="1E+2",
+        o="-0",
+        x="[1e-400, -0]",
+    )
+    assert only_row(decode(body))["event_id"] == PINNED_IDS["numbers as sent"]
 
 
 def test_in_batch_duplicates_keep_first() -> None:
@@ -443,8 +522,6 @@ def test_batch_id_at_limit_and_stored() -> None:
         b'"x"',
         b"[NaN]",
         b'[{"a": Infinity}]',
-        b"[1]",
-        b'[{"a":1}, 2]',
         b'[{"a": "\xff"}]',
         b'[{"a": "\\ud800"}]',
         b'{"events": 5}',
@@ -456,6 +533,42 @@ def test_invalid_json_bodies(body: bytes) -> None:
     with pytest.raises(ApiError) as info:
         decode(body)
     assert (info.value.status, info.value.code) == (400, "invalid_body")
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_non_object_events_are_per_index_errors(wrapped: bool) -> None:
+    events: list[Any] = [
+        event(),
+        "x",
+        5,
+        None,
+        [event()],
+        True,
+        {"nested": [1]},
+        event(event_id=None, user_name="b"),
+        1.5,
+    ]
+    batch = decode({"events": events} if wrapped else events)
+    not_object = (None, None, "event must be a JSON object")
+    assert [(e.index, e.event_id, e.field, e.message) for e in batch.errors] == [
+        (1, *not_object),
+        (2, *not_object),
+        (3, *not_object),
+        (4, *not_object),
+        (5, *not_object),
+        (6, None, "timestamp", "is required"),
+        (8, *not_object),
+    ]
+    assert batch.total == 9
+    assert batch.table.column("user_name").to_pylist() == ["CORP\\alice", "b"]
+
+
+@pytest.mark.parametrize("body", [b"[1]", b'[null, "x", [], 2.5, false]', b'{"events": [1e-400]}'])
+def test_only_non_object_events_is_a_batch_of_errors(body: bytes) -> None:
+    batch = decode(body)
+    assert batch.table.num_rows == 0
+    assert batch.total == len(batch.errors) >= 1
+    assert {(e.field, e.message) for e in batch.errors} == {(None, "event must be a JSON object")}
 
 
 def test_too_many_events() -> None:
@@ -501,10 +614,22 @@ def test_ndjson_bad_line_reports_number(lines: list[str], bad_line: int) -> None
     assert info.value.details[0]["line"] == bad_line
 
 
-def test_ndjson_non_object_line_is_400() -> None:
-    with pytest.raises(ApiError) as info:
-        decode(ndjson(json.dumps(event()), "[1, 2]"), "ndjson")
-    assert info.value.status == 400
+def test_ndjson_non_object_lines_are_per_index_errors() -> None:
+    lines = [
+        json.dumps(event()),
+        "[1, 2]",
+        "",
+        '"x"',
+        "5",
+        "null",
+        "true",
+        json.dumps(event(event_id=None, user_name="b")),
+    ]
+    batch = decode(ndjson(*lines), "ndjson")
+    assert [(e.index, e.event_id, e.field, e.message) for e in batch.errors] == [
+        (i, None, None, "event must be a JSON object") for i in (1, 2, 3, 4, 5)
+    ]
+    assert (batch.total, batch.table.column("user_name").to_pylist()) == (7, ["CORP\\alice", "b"])
 
 
 def test_ndjson_empty_body_is_empty_batch() -> None:
