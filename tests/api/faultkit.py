@@ -63,15 +63,34 @@ def stored_ids(store: EventStore) -> list[str]:
     return ids
 
 
-def metric(client: TestClient, name: str, headers: dict[str, str] | None = None, **labels: str) -> float:
-    """One sample of /metrics (0.0 when absent)."""
+def metric(
+    client: TestClient,
+    name: str,
+    headers: dict[str, str] | None = None,
+    *,
+    absent_ok: bool = False,
+    **labels: str,
+) -> float:
+    """One sample of /metrics; a missing sample fails the test unless `absent_ok` (then 0.0).
+
+    Why strict: a test asserting `metric(...) == 0` must not pass because the metric was renamed or
+    never registered. Only a caller that means "nothing recorded yet" passes `absent_ok=True`.
+    """
     resp = client.get("/metrics", headers=headers or {})
     assert resp.status_code == 200, resp.text
+    label_sets: list[dict[str, str]] = []
     for family in text_string_to_metric_families(resp.text):
         for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            if sample.name != name:
+                continue
+            if all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
-    return 0.0
+            label_sets.append(dict(sample.labels))
+    if absent_ok:
+        return 0.0
+    if not label_sets:
+        raise AssertionError(f"/metrics has no sample named {name!r}")
+    raise AssertionError(f"/metrics has {name!r} but none labelled {labels}; it has {label_sets}")
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:

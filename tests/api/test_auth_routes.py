@@ -1,8 +1,8 @@
 """Every operation of the real app demands the scope the contract gives it; new routes cannot slip by.
 
 The audit is behavioural (requests without a key and with a key lacking the scope), over every
-operation in the app's OpenAPI document, so it holds however the routers are wired. Until
-`create_app` wires `require_scope` in at all, these tests skip (and say so) instead of failing.
+operation in the app's OpenAPI document, so it holds however the routers are wired. An app in
+which no operation answers 401 without a key fails here: auth left unwired is a defect, not a skip.
 """
 
 from __future__ import annotations
@@ -64,9 +64,13 @@ def keyed_client(store: EventStore, tmp_path: Path) -> Iterator[TestClient]:
         api_keys=f"{INGEST_KEY}:ingest,{READ_KEY}:read,{ADMIN_KEY}:admin",
     )
     with TestClient(create_app(settings, store=store)) as client:
-        if not any(call(client, m, p).status_code == 401 for m, p in operations(client)):
-            pytest.skip("auth is not wired into create_app yet (no operation answers 401 without a key)")
         yield client
+
+
+def test_keys_configured_means_401_without_one(keyed_client: TestClient) -> None:
+    """Auth is wired at all: with keys configured, a keyless call to a guarded operation is refused."""
+    unguarded = [(m, p) for m, p in operations(keyed_client) if call(keyed_client, m, p).status_code != 401]
+    assert set(unguarded) == OPEN_ROUTES, f"answered without a key: {sorted(set(unguarded) - OPEN_ROUTES)}"
 
 
 def test_every_operation_demands_its_scope(keyed_client: TestClient) -> None:

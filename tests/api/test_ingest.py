@@ -17,6 +17,7 @@ from api.app import create_app
 from api.settings import Settings
 from storage.base import AppendResult, EventFilter, EventStore, Page
 from storage.errors import TransientStoreError
+from tests.api.faultkit import faulty_client, state_of, wait_until
 from tests.conftest import FIXTURES
 
 PASCAL = FIXTURES / "addin_batch_pascal.json"
@@ -227,21 +228,35 @@ def test_store_unavailable_is_202_queued_in_the_spool(
     assert len(list((tmp_path / "spool").glob("*.arrow"))) == 1
 
 
-def test_concurrent_posts_are_group_committed(app_over: Any, store: EventStore) -> None:
-    client, counting = app_over(CountingStore, writer_max_wait_ms=50)
+def test_concurrent_posts_are_group_committed(store: EventStore, tmp_path: Path) -> None:
+    """Requests that arrive while an append runs queue behind it and share the next one.
+
+    Deterministic: the first append is held at the store (FaultyStore.pause) until the other 23
+    requests are known to be queued in the writer; released, they must go as ONE append.
+    """
     events = json.loads(PASCAL.read_text())["events"]
     requests = 24
 
-    def post(i: int) -> int:
+    def post(client: TestClient, i: int) -> int:
         # Each request carries 5 of the 25 events, so requests overlap and re-send events.
         part = [events[(i * 5 + k) % 25] for k in range(5)]
         status: int = client.post("/api/events", json={"events": part}).status_code
         return status
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(post, range(requests)))
+    with faulty_client(store, tmp_path) as (client, faulty), ThreadPoolExecutor(max_workers=requests) as pool:
+        writer = state_of(client).writer
+        faulty.pause()
+        try:
+            first = pool.submit(post, client, 0)
+            assert faulty.entered.wait(30), "the first append never reached the store"
+            rest = [pool.submit(post, client, i) for i in range(1, requests)]
+            wait_until(lambda: writer.queued_rows == 5 * (requests - 1))
+        finally:
+            faulty.resume()
+        statuses = [first.result(30)] + [f.result(30) for f in rest]
     assert statuses == [200] * requests
-    assert 1 <= counting.appends < requests
+    assert faulty.append_calls == 2
+    assert (writer.stats.appends, writer.stats.requests) == (2, requests)
     ids = stored_ids(store)
     assert len(ids) == len(set(ids)) == 25
 

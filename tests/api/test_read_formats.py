@@ -1,4 +1,8 @@
-"""Every Accept format returns the same rows; the vectorised JSON writer equals json.dumps."""
+"""Every Accept format returns the seeded rows; the vectorised JSON writer equals json.dumps.
+
+Expected rows come from the seeded input in plain Python (sorted, timestamps as ISO text,
+attributes parsed), never from the writers under test.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,10 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.formats import attributes_json, event_json_rows, joined, json_strings, negotiate
+from api.formats import attributes_json, json_strings, negotiate
 from storage.base import EventStore
 from storage.schema import EVENT_SCHEMA
-from tests.api.readkit import seed
+from tests.api.readkit import iso, seed
 
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
@@ -29,37 +33,63 @@ def _json_page(client: TestClient, params: dict[str, Any]) -> list[dict[str, Any
     return events
 
 
-def _as_api_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """A binary-format table in the JSON page's shape, for comparison."""
-    rows: list[dict[str, Any]] = json.loads("[" + joined(event_json_rows(table), ",") + "]")
-    return rows
+def _ordered(table: pa.Table, order: str, limit: int) -> list[dict[str, Any]]:
+    """The seeded rows as Python values, in the API's (timestamp, event_id) order, first `limit`."""
+    rows = sorted(table.to_pylist(), key=lambda r: (r["timestamp"], r["event_id"]), reverse=order == "desc")
+    return rows[:limit]
+
+
+def _as_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One seeded row as the contract's JSON event: ISO-8601 `Z` timestamps, attributes parsed."""
+    out = dict(row)
+    out["timestamp"], out["received_at"] = iso(row["timestamp"]), iso(row["received_at"])
+    out["attributes"] = {k: json.loads(v) for k, v in row["attributes"]}
+    return out
+
+
+def _as_csv(event: dict[str, Any], neutralize: bool) -> dict[str, Any]:
+    """A JSON event as CSV carries it.
+
+    With the CSV-injection defence on (setting `csv_neutralize`), text a spreadsheet would run as a
+    formula (leading = + - @ tab CR) gets a leading `'`.
+    """
+    if not neutralize:
+        return event
+    return {
+        k: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+        for k, v in event.items()
+    }
 
 
 def test_arrow_and_parquet_return_the_canonical_schema_and_same_rows(
     client: TestClient, store: EventStore
 ) -> None:
-    seed(store, 120)
+    seeded = seed(store, 120)
     params = {"limit": 50, "order": "asc"}
-    want = _json_page(client, params)
+    want_rows = _ordered(seeded, "asc", 50)
+    assert _json_page(client, params) == [_as_json(r) for r in want_rows]
     arrow = client.get("/api/events", params=params, headers={"Accept": ARROW})
     assert arrow.headers["content-type"] == ARROW
     table = ipc.open_stream(arrow.content).read_all()
     assert table.schema.equals(EVENT_SCHEMA)
-    assert _as_api_rows(table) == want
+    assert table.to_pylist() == want_rows
     parquet = client.get("/api/events", params=params, headers={"Accept": PARQUET})
     assert parquet.headers["content-type"] == PARQUET
     ptable = pq.read_table(io.BytesIO(parquet.content))
     assert ptable.schema.equals(EVENT_SCHEMA)
-    assert _as_api_rows(ptable) == want
+    assert ptable.to_pylist() == want_rows
     assert arrow.headers["x-next-cursor"] == parquet.headers["x-next-cursor"]
     follow = client.get("/api/events", params=params | {"cursor": arrow.headers["x-next-cursor"]})
-    assert follow.json()["events"][0]["timestamp"] >= want[-1]["timestamp"]
+    assert [e["event_id"] for e in follow.json()["events"]] == [
+        r["event_id"] for r in _ordered(seeded, "asc", 100)[50:]
+    ]
 
 
 def test_csv_and_ndjson_return_the_same_rows(client: TestClient, store: EventStore) -> None:
-    seed(store, 80)
+    seeded = seed(store, 80)
     params = {"limit": 80}
-    want = _json_page(client, params)
+    want = [_as_json(r) for r in _ordered(seeded, "desc", 80)]
+    assert _json_page(client, params) == want
     r = client.get("/api/events", params=params, headers={"Accept": "text/csv"})
     assert r.headers["content-type"].startswith("text/csv")
     assert "x-next-cursor" not in r.headers  # all 80 fit
@@ -71,7 +101,8 @@ def test_csv_and_ndjson_return_the_same_rows(client: TestClient, store: EventSto
     csv_rows = pcsv.read_csv(io.BytesIO(r.content), convert_options=options).to_pylist()
     for row in csv_rows:
         row["attributes"] = json.loads(row["attributes"])
-    assert csv_rows == want
+    neutralize = bool(getattr(client.app.state.govtrack.settings, "csv_neutralize", False))  # type: ignore[attr-defined]
+    assert csv_rows == [_as_csv(e, neutralize) for e in want]
     nd = client.get("/api/events", params=params, headers={"Accept": "application/x-ndjson"})
     assert nd.headers["content-type"] == "application/x-ndjson"
     assert [json.loads(line) for line in nd.text.splitlines()] == want
