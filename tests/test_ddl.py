@@ -67,7 +67,9 @@ def test_every_statement_parses(engine: Any, directory: Path) -> None:
     for statement in found:
         text = formatted(engine, statement)
         # DDL, or a backfill of a new derived table from existing rows (INSERT ... SELECT).
-        assert text.startswith(("CREATE", "ALTER")) or re.match(r"INSERT INTO \w+ .*SELECT", text, re.S), text
+        assert text.startswith(("CREATE", "ALTER", "DROP")) or re.match(
+            r"INSERT INTO \w+ .*SELECT", text, re.S
+        ), text
 
 
 def test_cluster_statements_are_on_cluster_and_replicated(engine: Any) -> None:
@@ -76,6 +78,8 @@ def test_cluster_statements_are_on_cluster_and_replicated(engine: Any) -> None:
         assert "ON CLUSTER `{cluster}`" in text
         if text.startswith("ALTER"):  # changes the replicated tables, never the Distributed one
             assert re.match(r"ALTER TABLE \w+_local ON CLUSTER", text), text
+            continue
+        if text.startswith("DROP"):
             continue
         assert (
             re.search(r"ENGINE = (Replicated\w+MergeTree|Distributed)\(", text) or "MATERIALIZED VIEW" in text
@@ -94,6 +98,27 @@ def test_cluster_alters_match_the_single_node_alters(engine: Any) -> None:
         for t in alters(CLUSTER_DIR)
     ]
     assert cluster == alters(DDL_DIR)
+
+
+def test_cluster_drops_match_the_single_node_drops(engine: Any) -> None:
+    """What 006 retires goes on a cluster too: each Distributed table and its local table."""
+
+    def drops(directory: Path) -> list[tuple[str, str]]:
+        found = [formatted(engine, s) for s in statements(directory)]
+        return [
+            (m.group(1), m.group(2))
+            for t in found
+            if (m := re.match(r"DROP (VIEW|TABLE) IF EXISTS (\w+)", t))
+        ]
+
+    single = drops(DDL_DIR)
+    assert single
+    expected = []
+    for kind, name in single:
+        expected.append((kind, name))
+        if kind == "TABLE":
+            expected.append((kind, f"{name}_local"))
+    assert drops(CLUSTER_DIR) == expected
 
 
 def test_cluster_tables_define_the_same_columns(engine: Any) -> None:

@@ -10,7 +10,7 @@ millisecond; only the ids whose hash is present (re-sent ids, or a one-in-2^64 c
 to the exact lookup in the engine. A hash is added *before* its rows are inserted, so a failed
 or unknown insert only makes its ids "maybe stored", which the exact lookup settles.
 
-The filter is loaded from the engine's event_index on the first append (a full scan, ~1 s per
+The filter is loaded from audit_events' event_id column when the store opens (a scan, ~1 s per
 10 M ids) and shared by every store object of the same (data path, database) in the process.
 Several writers (HTTP DSN, possibly many API replicas) cannot use it: there the store asks the
 engine for every id.

@@ -121,11 +121,37 @@ def test_sessions_rollup_exact_after_duplicate_inserts(ch: ClickHouseStore) -> N
     assert ch.stats(EventFilter(), 10).unique_sessions == 1
 
 
-def test_exact_retry_dropped_by_insert_token(ch: ClickHouseStore) -> None:
-    rows = table([event(i) for i in range(1, 4)])
-    ch._insert(rows)
-    ch._insert(rows)  # what a retry after a lost answer does
-    assert raw_count(ch, "SELECT count() FROM audit_events") == 3
+class LostAnswer:
+    """The store's own client, whose first insert commits and then fails as a lost answer would."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.failed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._client.insert_arrow(*args, **kwargs)
+        if not self.failed:
+            self.failed += 1
+            raise ConnectionError("connection reset after the insert was sent")
+        return result
+
+
+def test_retry_after_a_committed_insert_looks_up_again(ch: ClickHouseStore) -> None:
+    """A retried append re-checks its ids, so an insert that did commit is not stored twice."""
+    ch.append(table([event(1)]))
+    lost = LostAnswer(ch._client)
+    ch._client = lost
+    try:
+        result = ch.append(table([event(i) for i in range(1, 5)]))
+    finally:
+        ch._client = lost._client
+    assert lost.failed == 1  # the first attempt committed, then "failed"; the retry found its rows
+    assert (result.stored, result.duplicates) == (3, 1)
+    assert raw_count(ch, "SELECT count() FROM audit_events") == 4
+    assert ch.stats(EventFilter(), 10).total_events == 4
 
 
 def test_first_stored_version_wins_even_when_racing(ch: ClickHouseStore) -> None:
