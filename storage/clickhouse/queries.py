@@ -26,7 +26,6 @@ from storage.schema import EVENT_SCHEMA
 __all__ = [
     "Query",
     "all_ids",
-    "capped",
     "cell_history",
     "create_database",
     "dim_counts",
@@ -34,6 +33,7 @@ __all__ = [
     "existing_ids",
     "export",
     "get_event",
+    "id_days",
     "migration_record",
     "migrations_applied",
     "page",
@@ -146,13 +146,14 @@ def migration_record(version: int, name: str, checksum: str) -> Query:
 
 
 def existing_ids(ids: list[str]) -> Query:
-    """Which of `ids` are stored already: a primary-key lookup in event_index."""
-    return "SELECT DISTINCT event_id FROM event_index WHERE event_id IN {ids:Array(String)}", {"ids": ids}
+    """Which of `ids` are stored already: a key lookup in the parts' p_ids projection."""
+    sql = f"SELECT DISTINCT event_id FROM {EVENTS} WHERE event_id IN {{ids:Array(String)}}"
+    return sql, {"ids": ids}
 
 
 def all_ids() -> str:
     """Every stored id (repeats possible before merges): what a single writer's filter loads."""
-    return "SELECT event_id FROM event_index"
+    return f"SELECT event_id FROM {EVENTS}"
 
 
 def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None, *, final: bool) -> Query:
@@ -172,11 +173,17 @@ def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None, *, fi
     return sql, params
 
 
+def id_days(event_id: str) -> Query:
+    """The days an id is stored under: a key lookup in the p_ids projection (bound as `id`)."""
+    return f"SELECT toDate(timestamp) FROM {EVENTS} WHERE event_id = {{id:String}}", {"id": event_id}
+
+
 def get_event(event_id: str, *, final: bool) -> Query:
-    """The event with that id: its timestamps from event_index narrow audit_events to one day."""
+    """The event with that id: its days (id_days, from p_ids) narrow the read to one day's granules."""
+    days, _ = id_days(event_id)
     sql = (
         f"SELECT {COLUMNS} FROM {_src(final)} WHERE event_id = {{id:String}} "
-        "AND toDate(timestamp) IN (SELECT toDate(timestamp) FROM event_index WHERE event_id = {id:String}) "
+        f"AND toDate(timestamp) IN ({days}) "
         f"ORDER BY _version DESC LIMIT 1 {_settings(final)}"
     )
     return sql, {"id": event_id}
@@ -195,12 +202,15 @@ def cell_history(workbook: str, sheet: str, cell: str, limit: int, *, final: boo
 
 
 _HOUR_US: Final = 3_600_000_000
-#: event_counts.dim values (Enum8) -> the column they count.
+#: dim numbers of dim_counts -> the column they count.
 DIMS: Final[dict[int, str]] = {1: "event_type", 2: "user_name", 3: "workbook_name"}
+#: The hour the p_hour_* projections group by (DDL 006): rollup queries group and filter on this
+#: very expression, which is what lets the engine answer them from the projections.
+HOUR: Final = "toStartOfHour(timestamp)"
 
 
 def rollup_window(flt: EventFilter) -> tuple[int | None, int | None] | None:
-    """The filter's bounds (µs) when event_counts answers it exactly, else None.
+    """The filter's bounds (µs) when the hour projections answer it exactly, else None.
 
     That is: no filter but time, and both bounds (when given) on a whole UTC hour.
     """
@@ -216,10 +226,10 @@ def _rollup_where(window: tuple[int | None, int | None], params: dict[str, Any])
     conds = ["1"]
     if window[0] is not None:
         params["r_start"] = window[0] // 1_000_000
-        conds.append("hour >= toDateTime({r_start:Int64}, 'UTC')")
+        conds.append(f"{HOUR} >= toDateTime({{r_start:Int64}}, 'UTC')")
     if window[1] is not None:
         params["r_end"] = window[1] // 1_000_000
-        conds.append("hour < toDateTime({r_end:Int64}, 'UTC')")
+        conds.append(f"{HOUR} < toDateTime({{r_end:Int64}}, 'UTC')")
     return " AND ".join(conds)
 
 
@@ -227,12 +237,13 @@ def totals(flt: EventFilter, *, final: bool, sessions_from_rollup: bool = False)
     """Count, distinct sessions, first and last timestamp over the matching events (one pass).
 
     Unfiltered, count/min/max come from the parts' min-max metadata (no scan), and
-    `sessions_from_rollup` takes the distinct sessions from sessions_rollup, whose keys are
-    exactly the stored non-null session ids (whatever duplicates were inserted).
+    `sessions_from_rollup` counts the keys of the p_sessions projection: exactly the stored
+    non-null session ids (whatever duplicates were inserted, so no FINAL is needed).
     """
     params: dict[str, Any] = {}
     sessions = (
-        "(SELECT toInt64(uniqExact(session_id)) FROM sessions_rollup)"
+        f"(SELECT toInt64(count()) FROM (SELECT session_id FROM {EVENTS} "
+        "WHERE session_id IS NOT NULL GROUP BY session_id))"
         if sessions_from_rollup
         else "toInt64(uniqExact(session_id))"
     )
@@ -263,13 +274,15 @@ def dim_counts(flt: EventFilter, *, final: bool) -> Query:
 
 
 def dim_counts_rollup(window: tuple[int | None, int | None]) -> Query:
-    """dim_counts from event_counts over whole hours (exact for a single writer only)."""
+    """dim_counts over whole hours, each list from its p_hour_* projection (no FINAL: single writer)."""
     params: dict[str, Any] = {}
-    sql = (
-        "SELECT toInt8(dim) AS dim, key, toInt64(sum(events)) AS n FROM event_counts "
-        f"WHERE {_rollup_where(window, params)} GROUP BY dim, key HAVING n > 0"
-    )
-    return sql, params
+    where = _rollup_where(window, params)
+    parts = [
+        f"SELECT toInt8({code}) AS dim, toString(assumeNotNull({column})) AS key, toInt64(count()) AS n "
+        f"FROM {EVENTS} WHERE {where} AND {column} IS NOT NULL GROUP BY {column}"
+        for code, column in DIMS.items()
+    ]
+    return " UNION ALL ".join(parts), params
 
 
 def timeseries_counts(
@@ -289,65 +302,49 @@ def timeseries_counts(
     return sql, params
 
 
-def capped(query: Query, rows: int) -> Query:
-    """At most `rows` rows of `query` (the time series asks for its cap + 1 non-empty cells)."""
-    sql, params = query
-    return f"SELECT * FROM ({sql}) LIMIT {{cap_rows:UInt64}}", {**params, "cap_rows": rows}
-
-
 def timeseries_rollup(
     window: tuple[int | None, int | None], width_us: int, offset_us: int, group_by: GroupBy | None
 ) -> Query:
-    """timeseries_counts from event_counts: buckets of whole hours (hour, day, week) only.
+    """timeseries_counts over whole hours (hour, day, week buckets), from the p_hour_* projections.
 
-    Without a group every event counts once through its event type. Events without a workbook
-    are not keys of event_counts: their (null) group is all events less those with a workbook.
+    The bucket is computed from the hour, so the engine groups the projections' rows, not events.
     """
     params: dict[str, Any] = {"width": width_us, "offset": offset_us}
     if group_by is not None and group_by not in GROUP_COLUMNS:
         raise ValueError(f"cannot group by {group_by!r}")
-    where = _rollup_where(window, params)
-    bucket = "toInt64(intDiv(toInt64(toUnixTimestamp(hour)) * 1000000 - {offset:Int64}, {width:Int64}))"
-    null = "CAST(NULL, 'Nullable(String)')"
-    parts = []
-    if group_by is None:
-        parts.append(
-            f"SELECT {bucket} AS b, {null} AS grp, toInt64(events) AS n FROM event_counts WHERE dim = 'event_type' AND {where}"
-        )
-    else:
-        params["dim"] = group_by
-        parts.append(
-            f"SELECT {bucket} AS b, CAST(key, 'Nullable(String)') AS grp, toInt64(events) AS n FROM event_counts "
-            f"WHERE dim = {{dim:String}} AND {where}"
-        )
-        if group_by == "workbook_name":
-            parts.append(
-                f"SELECT {bucket} AS b, {null} AS grp, if(dim = 'event_type', 1, -1) * toInt64(events) AS n "
-                f"FROM event_counts WHERE dim IN ('event_type', 'workbook_name') AND {where}"
-            )
+    grp = f"CAST({group_by}, 'Nullable(String)')" if group_by else "CAST(NULL, 'Nullable(String)')"
+    bucket = (
+        f"toInt64(intDiv(toInt64(toUnixTimestamp({HOUR})) * 1000000 - {{offset:Int64}}, {{width:Int64}}))"
+    )
     sql = (
-        f"SELECT b, grp, toInt64(sum(n)) AS n FROM ({' UNION ALL '.join(parts)}) "
-        "GROUP BY b, grp HAVING n > 0 ORDER BY b, grp"
+        f"SELECT {bucket} AS b, {grp} AS grp, toInt64(count()) AS n FROM {EVENTS} "
+        f"WHERE {_rollup_where(window, params)} GROUP BY b, grp ORDER BY b, grp"
     )
     return sql, params
 
 
+#: The session's first event (user, machine), as the p_sessions projection aggregates it (DDL 006).
+_FIRST_EVENT: Final = (
+    "argMin((toString(user_name), CAST(machine_name, 'Nullable(String)')), (timestamp, event_id))"
+)
+#: Per-session figures in exactly the p_sessions projection's aggregates, so the engine merges
+#: the projection's states instead of reading events. Each is idempotent under a duplicate row.
 _SESSION_FIGURES: Final = (
-    "SELECT session_id, tupleElement(argMinMerge(first_event), 1) AS s_user, "
-    "tupleElement(argMinMerge(first_event), 2) AS s_machine, "
-    "min(start_time) AS s_start, max(end_time) AS s_end, "
-    "toInt64(uniqExactMerge(event_ids)) AS s_count, arraySort(groupUniqArrayMerge(workbooks)) AS s_books "
-    "FROM sessions_rollup"
+    f"SELECT assumeNotNull(session_id) AS sid, {_FIRST_EVENT} AS s_first, "
+    "min(timestamp) AS s_start, max(timestamp) AS s_end, toInt64(uniqExact(event_id)) AS s_count, "
+    "arraySort(groupUniqArrayIf(toString(assumeNotNull(workbook_name)), workbook_name IS NOT NULL)) AS s_books "
+    f"FROM {EVENTS}"
 )
 _SESSION_OUT: Final = (
-    "SELECT session_id, s_user AS user_name, s_machine AS machine_name, s_start AS start_time, "
+    "SELECT sid AS session_id, tupleElement(s_first, 1) AS user_name, "
+    "tupleElement(s_first, 2) AS machine_name, s_start AS start_time, "
     "s_end AS end_time, toFloat64(dateDiff('microsecond', s_start, s_end)) / 1000000 AS duration_s, "
     "s_count AS event_count, s_books AS workbooks"
 )
 
 
 def sessions_page(flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None) -> Query:
-    """A page of sessions from the rollup, newest first by (start_time, session_id).
+    """A page of sessions from the p_sessions projection, newest first by (start_time, session_id).
 
     Only the page's sessions have their (heavier) uniqExact/groupUniqArray states merged. A time
     window is exact: a session matches when one of its events lies in [start, end), which a
@@ -355,7 +352,7 @@ def sessions_page(flt: SessionFilter, limit: int, after: tuple[dt.datetime, str]
     session ids come from the time-pruned events table.
     """
     params: dict[str, Any] = {"limit": limit}
-    where = ["1"]
+    where = ["session_id IS NOT NULL"]
     window = EventFilter(start=flt.start, end=flt.end)
     if flt.start is not None or flt.end is not None:
         inner = event_where(window, params)
@@ -365,14 +362,14 @@ def sessions_page(flt: SessionFilter, limit: int, after: tuple[dt.datetime, str]
     having = ["1"]
     if flt.user_name is not None:
         params["user"] = flt.user_name
-        having.append("tupleElement(argMinMerge(first_event), 1) = {user:String}")
+        having.append(f"tupleElement({_FIRST_EVENT}, 1) = {{user:String}}")
     if after is not None:
         params["a_ts"] = micros(after[0])
         params["a_id"] = after[1]
-        having.append(f"(min(start_time), session_id) < ({_ts('a_ts')}, {{a_id:String}})")
+        having.append(f"(min(timestamp), session_id) < ({_ts('a_ts')}, {{a_id:String}})")
     ids = (
-        f"SELECT session_id FROM sessions_rollup WHERE {' AND '.join(where)} GROUP BY session_id "
-        f"HAVING {' AND '.join(having)} ORDER BY min(start_time) DESC, session_id DESC LIMIT {{limit:UInt32}}"
+        f"SELECT session_id FROM {EVENTS} WHERE {' AND '.join(where)} GROUP BY session_id "
+        f"HAVING {' AND '.join(having)} ORDER BY min(timestamp) DESC, session_id DESC LIMIT {{limit:UInt32}}"
     )
     sql = (
         f"{_SESSION_OUT} FROM ({_SESSION_FIGURES} WHERE session_id IN ({ids}) GROUP BY session_id) "
@@ -392,6 +389,6 @@ def export(flt: EventFilter, *, final: bool) -> Query:
 
 
 def session_one(session_id: str) -> Query:
-    """One session's figures from the rollup."""
+    """One session's figures from the p_sessions projection."""
     sql = f"{_SESSION_OUT} FROM ({_SESSION_FIGURES} WHERE session_id = {{sid:String}} GROUP BY session_id)"
     return sql, {"sid": session_id}

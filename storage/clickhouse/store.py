@@ -9,12 +9,31 @@ calls on its connection handle with its own lock (a second call on a handle with
 would silently return nothing, so it must); the HTTP client is created with
 `autogenerate_session_id=False`, which makes it safe to share (urllib3's pool, no session lock).
 
-Idempotency, three layers: (1) ids already stored are dropped before the insert, which also
-gives AppendResult.duplicates exactly: the exact test is a primary-key lookup in event_index
-(whatever the timestamp); (2) every insert carries an `insert_deduplication_token` derived from
-its content (sha256 of the sorted event ids), so an exact retry of an insert whose answer was
-lost is dropped by the engine; (3) with several writers, inserts racing past (1) collapse in
-ReplacingMergeTree, and reads use FINAL so they never show a duplicate.
+Exactly once through a crash, by construction (issue 7). The argument:
+1. Everything the store derives from the events lives in the events' own parts: the id lookup
+   (projection p_ids), the hourly counts (p_hour_*) and the session figures (p_sessions), DDL 006.
+   A part is written in a temporary directory, projections included, and published by one
+   atomic rename; merges and mutations rebuild projections from the same rows. So at every
+   instant, crash or not, the derived figures are functions of exactly the committed rows: there
+   is no second table a kill -9 could leave behind or ahead (the materialized views before 006
+   could, which stored resent batches twice and miscounted; tests/storage/clickhouse/test_torn_derived.py).
+2. An append is answered only after its insert returned, so an acknowledged event is in a
+   committed part. An unanswered append may be committed wholly, partly (one part per month) or
+   not at all.
+3. Every insert attempt, first or retried, is preceded by the exact lookup of its ids against the
+   committed parts (under the writer lock), so a resent batch, grouped with any other requests,
+   stores only the ids no committed part holds. The single writer's in-process hash filter only
+   skips the lookup for ids it has never seen; it is rebuilt from audit_events at open and a
+   hash is added before its insert, so it can say "maybe stored" wrongly but never "new" wrongly.
+4. Engine-side block deduplication is off for non-replicated tables (DDL 006): it records a
+   block's hash before the part commits, so a crash in between would silently drop the retry of
+   that block. The lookup in 3 makes it redundant. Replicated tables (the cluster DDL) commit the
+   block id and the part together in Keeper, so there the insert keeps a content-derived
+   `insert_deduplication_token`, which also settles an insert whose status the server could not
+   report.
+With several writers (an HTTP server shared by API replicas), two appends racing past each
+other's lookup can both store an event: ReplacingMergeTree collapses such copies (same id and
+timestamp) and reads use FINAL, and the session figures are idempotent under a copy.
 
 Writers: `single_writer` is True for the embedded engine (chdb opens a data path in one process
 only, and this store serialises its appends per database with a process-wide lock), False for
@@ -40,7 +59,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.base import (
-    MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
     EventFilter,
@@ -55,7 +73,7 @@ from storage.clickhouse import queries as q
 from storage.clickhouse.errors import retrying, translate
 from storage.clickhouse.ids import IdFilter, WriterState, hash_ids, writer_state
 from storage.clickhouse.migrations import DDL_DIR, apply_migrations
-from storage.clickhouse.timeseries import bucket_bounds, bucket_width, too_many_points, zero_fill
+from storage.clickhouse.timeseries import bucket_bounds, bucket_width, zero_fill
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
@@ -212,15 +230,34 @@ class ClickHouseStore:
         with self._writer.lock:
             fresh, hashes = self._drop_stored(rows, hashes)
             if fresh.num_rows:
-                self._insert(fresh, hashes)
+                self._insert_new(fresh, hashes)
         return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
+
+    def _insert_new(self, rows: pa.Table, hashes: np.ndarray) -> None:
+        """Insert rows that were not stored at lookup; every retry looks up again first (point 3).
+
+        An attempt that failed after its insert committed (wholly, or one month's part of it)
+        left those rows stored: the retry inserts only the rest. The append still reports them
+        as stored by it, which they were.
+        """
+        first = True
+
+        @retrying
+        def attempt() -> None:
+            nonlocal first
+            todo, todo_hashes = (rows, hashes) if first else self._drop_stored(rows, hashes)
+            first = False
+            if todo.num_rows:
+                self._insert(todo, todo_hashes)
+
+        attempt()
 
     @retrying
     def _drop_stored(self, rows: pa.Table, hashes: np.ndarray) -> tuple[pa.Table, np.ndarray]:
         """`rows` (and their id hashes) without the ids already stored, whatever their timestamp.
 
         A single writer asks the engine only about ids its hash filter may have seen; the exact
-        lookup is a primary-key lookup in event_index.
+        lookup is a key lookup in the parts' p_ids projection.
         """
         ids = rows.column("event_id")
         probe = ids
@@ -240,7 +277,7 @@ class ClickHouseStore:
         return rows.filter(keep), hashes[keep.to_numpy(zero_copy_only=False)]
 
     def _id_filter(self) -> IdFilter:
-        """The single writer's filter of stored-id hashes, loaded from event_index once per process."""
+        """The single writer's filter of stored-id hashes, loaded from audit_events once per process."""
         with self._writer.lock:
             ids = self._writer.ids
             if ids is None:
@@ -248,26 +285,28 @@ class ClickHouseStore:
                     ids = self._writer.load(_id_chunks(stream))
             return ids
 
-    @retrying
     def _insert(self, rows: pa.Table, hashes: np.ndarray | None = None) -> None:
-        """One insert, deduplicated by content: an exact retry (same sorted id hashes) is dropped.
+        """One insert of rows whose ids are distinct and not stored (no retry here: see _insert_new).
 
         `hashes` are the rows' id hashes when the caller has them already (hashing is ~2 ms per
-        50k ids). A single writer records them first: should the insert fail or its answer be
-        lost, they are only "maybe stored", which the exact lookup settles next time.
+        50k ids). A single writer records them first: should the insert fail or be cut short by
+        a crash, they are only "maybe stored", which the exact lookup settles next time.
         """
         hashes = np.sort(hash_ids(rows.column("event_id")) if hashes is None else hashes)
         if self.single_writer:
             self._id_filter().add(hashes)
-        digest = hashlib.sha256(hashes.tobytes())
         settings = {
-            "insert_deduplication_token": digest.hexdigest(),
             # The rows' ids are distinct (append keeps the first of each): nothing to collapse, so
             # skip ReplacingMergeTree's row-by-row merge of the new part (~20 % of an insert).
             "optimize_on_insert": "0",
         }
-        if self.cluster:  # acknowledge only once the shard has the rows, not a local queue
+        if self.cluster:
+            # Replicated tables commit the block id with the part (point 4 of the module docstring).
+            settings["insert_deduplication_token"] = hashlib.sha256(hashes.tobytes()).hexdigest()
+            # Acknowledge only once the shard has the rows, not a local queue.
             settings["distributed_foreground_insert"] = "1"
+        else:
+            settings["insert_deduplicate"] = "0"
         self._conn().insert_arrow("audit_events", rows, settings=settings)
 
     # -- reads ---------------------------------------------------------------------------------
@@ -295,8 +334,8 @@ class ClickHouseStore:
     def stats(self, flt: EventFilter, top: int, /) -> Stats:
         """Exact figures over the deduplicated matching events: two queries.
 
-        The count lists come from event_counts when this is the single writer and the filter is
-        whole hours of time only; otherwise from one grouping-sets pass over the events.
+        The count lists come from the p_hour_* projections when this is the single writer and the
+        filter is whole hours of time only; otherwise from one grouping-sets pass over the events.
         """
         unfiltered = flt == EventFilter()
         window = q.rollup_window(flt) if self.single_writer else None
@@ -317,17 +356,11 @@ class ClickHouseStore:
         )
 
     @retrying
-    def timeseries(
-        self,
-        flt: EventFilter,
-        bucket: Bucket,
-        group_by: GroupBy | None,
-        max_points: int = MAX_SERIES_POINTS,
-        /,
-    ) -> pa.Table:
+    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
         """Zero-filled counts per bucket (and group); see storage.clickhouse.timeseries.
 
-        Hour, day and week buckets over whole hours come from event_counts (single writer only).
+        Hour, day and week buckets over whole hours come from the p_hour_* projections (single
+        writer only: without FINAL, a racing writer's copy would count twice).
         """
         width, offset = bucket_width(bucket)
         lo, hi = bucket_bounds(flt.start, flt.end, width, offset)
@@ -337,19 +370,16 @@ class ClickHouseStore:
             if window
             else q.timeseries_counts(flt, width, offset, group_by, final=self._final)
         )
-        if lo is not None and hi is not None and hi - lo + 1 > max_points:  # the window alone is too wide
-            raise too_many_points(max_points, hi - lo + 1, 1)
-        counts = self._arrow(q.capped(query, max_points + 1))
-        return zero_fill(counts, lo, hi, width, offset, group_by is not None, max_points)
+        return zero_fill(self._arrow(query), lo, hi, width, offset, grouped=group_by is not None)
 
     @retrying
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
-        """Sessions newest first, from the rollup."""
+        """Sessions newest first, from the p_sessions projection (no FINAL needed: idempotent states)."""
         return self._arrow(q.sessions_page(flt, limit, after)).cast(SESSION_SCHEMA)
 
     @retrying
     def session(self, session_id: str, /) -> pa.Table:
-        """One session from the rollup: zero or one row."""
+        """One session from the p_sessions projection: zero or one row."""
         return self._arrow(q.session_one(session_id)).cast(SESSION_SCHEMA)
 
     @retrying
