@@ -15,6 +15,7 @@ from api.settings import Settings
 from storage.base import (
     AppendResult,
     Bucket,
+    Cursor,
     EventFilter,
     ExportResult,
     GroupBy,
@@ -41,6 +42,10 @@ class NullStore:
     def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
         """No events."""
         return empty_events()
+
+    def page_end(self, flt: EventFilter, page: Page, /) -> Cursor | None:
+        """No events, so no next page."""
+        return None
 
     def get_event(self, event_id: str, /) -> pa.Table:
         """No events."""

@@ -145,6 +145,12 @@ class EventStore(Protocol):
     def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
         """Matching events in (timestamp, event_id) order, at most `page.limit` rows."""
 
+    def page_end(self, flt: EventFilter, page: Page, /) -> Cursor | None:
+        """The key of the page's last row when more rows follow it, else None (nothing materialised).
+
+        What `query(flt, page)` would end on: a streamed read states its next cursor up front.
+        """
+
     def get_event(self, event_id: str, /) -> pa.Table:
         """The event with that id: zero or one row."""
 

@@ -16,6 +16,7 @@ from storage.base import (
     MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
+    Cursor,
     EventFilter,
     EventStore,
     ExportResult,
@@ -61,6 +62,10 @@ class ForwardingStore:
     def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
         """`inner.query` through the hook."""
         return self._forward(lambda: self.inner.query(flt, page))
+
+    def page_end(self, flt: EventFilter, page: Page, /) -> Cursor | None:
+        """`inner.page_end` through the hook."""
+        return self._forward(lambda: self.inner.page_end(flt, page))
 
     def get_event(self, event_id: str, /) -> pa.Table:
         """`inner.get_event` through the hook."""

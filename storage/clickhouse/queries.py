@@ -26,6 +26,7 @@ from storage.schema import EVENT_SCHEMA
 __all__ = [
     "Query",
     "all_ids",
+    "capped",
     "cell_history",
     "create_database",
     "dim_counts",
@@ -37,6 +38,7 @@ __all__ = [
     "migration_record",
     "migrations_applied",
     "page",
+    "page_end",
     "ping",
     "rollup_window",
     "session_one",
@@ -300,6 +302,33 @@ def timeseries_counts(
         f"GROUP BY b, grp ORDER BY b, grp {_settings(final)}"
     )
     return sql, params
+
+
+def page_end(flt: EventFilter, limit: int, order: Order, after: Cursor | None, *, final: bool) -> Query:
+    """The keys (µs, event_id) of a page's last row and of the row after it, if any.
+
+    Only the two key columns are sorted: the engine holds limit + 1 keys, not whole rows.
+    """
+    params: dict[str, Any] = {"offset": limit - 1}
+    where = event_where(flt, params)
+    direction = "DESC" if order == "desc" else "ASC"
+    if after is not None:
+        params["c_ts"] = after.timestamp_us
+        params["c_id"] = after.event_id
+        op = "<" if order == "desc" else ">"
+        where += f" AND (timestamp, event_id) {op} ({_ts('c_ts')}, {{c_id:String}})"
+    sql = (
+        f"SELECT toInt64(toUnixTimestamp64Micro(timestamp)) AS ts_us, toString(event_id) AS event_id "
+        f"FROM {_src(final)} WHERE {where} "
+        f"ORDER BY timestamp {direction}, event_id {direction} LIMIT 2 OFFSET {{offset:UInt64}} {_settings(final)}"
+    )
+    return sql, params
+
+
+def capped(query: Query, rows: int) -> Query:
+    """At most `rows` rows of `query` (the time series asks for its cap + 1 non-empty cells)."""
+    sql, params = query
+    return f"SELECT * FROM ({sql}) LIMIT {{cap_rows:UInt64}}", {**params, "cap_rows": rows}
 
 
 def timeseries_rollup(

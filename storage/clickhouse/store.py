@@ -59,8 +59,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.base import (
+    MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
+    Cursor,
     EventFilter,
     ExportResult,
     GroupBy,
@@ -73,9 +75,10 @@ from storage.clickhouse import queries as q
 from storage.clickhouse.errors import retrying, translate
 from storage.clickhouse.ids import IdFilter, WriterState, hash_ids, writer_state
 from storage.clickhouse.migrations import DDL_DIR, apply_migrations
-from storage.clickhouse.timeseries import bucket_bounds, bucket_width, zero_fill
+from storage.clickhouse.timeseries import bucket_bounds, bucket_width, too_many_points, zero_fill
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
+from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
 
 __all__ = ["SESSION_SCHEMA", "ClickHouseStore", "database_from_dsn"]
@@ -319,6 +322,16 @@ class ClickHouseStore:
         return _events(self._arrow(q.page(flt, page.limit, page.order, page.after, final=self._final)))
 
     @retrying
+    def page_end(self, flt: EventFilter, page: Page, /) -> Cursor | None:
+        """The key of the page's last row when more rows follow it (two key columns, no rows)."""
+        if page.limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        keys = self._arrow(q.page_end(flt, page.limit, page.order, page.after, final=self._final)).to_pylist()
+        if len(keys) < 2:
+            return None
+        return Cursor(timestamp_us=int(keys[0]["ts_us"]), event_id=str(keys[0]["event_id"]))
+
+    @retrying
     def get_event(self, event_id: str, /) -> pa.Table:
         """Zero or one row."""
         return _events(self._arrow(q.get_event(event_id, final=self._final)))
@@ -356,7 +369,14 @@ class ClickHouseStore:
         )
 
     @retrying
-    def timeseries(self, flt: EventFilter, bucket: Bucket, group_by: GroupBy | None, /) -> pa.Table:
+    def timeseries(
+        self,
+        flt: EventFilter,
+        bucket: Bucket,
+        group_by: GroupBy | None,
+        max_points: int = MAX_SERIES_POINTS,
+        /,
+    ) -> pa.Table:
         """Zero-filled counts per bucket (and group); see storage.clickhouse.timeseries.
 
         Hour, day and week buckets over whole hours come from the p_hour_* projections (single
@@ -370,7 +390,10 @@ class ClickHouseStore:
             if window
             else q.timeseries_counts(flt, width, offset, group_by, final=self._final)
         )
-        return zero_fill(self._arrow(query), lo, hi, width, offset, grouped=group_by is not None)
+        if lo is not None and hi is not None and hi - lo + 1 > max_points:  # the window alone is too wide
+            raise too_many_points(max_points, hi - lo + 1, 1)
+        counts = self._arrow(q.capped(query, max_points + 1))
+        return zero_fill(counts, lo, hi, width, offset, group_by is not None, max_points)
 
     @retrying
     def sessions(self, flt: SessionFilter, limit: int, after: tuple[dt.datetime, str] | None, /) -> pa.Table:
@@ -382,15 +405,17 @@ class ClickHouseStore:
         """One session from the p_sessions projection: zero or one row."""
         return self._arrow(q.session_one(session_id)).cast(SESSION_SCHEMA)
 
-    @retrying
     def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        """Matching events, oldest first, as year=/month= Parquet plus manifest.json (local paths)."""
+        """Matching events, oldest first, as year=/month= Parquet plus manifest.json (local paths).
+
+        Rows come as keyset pages of about EXPORT_BATCH_BYTES (storage.keyset), each page retried
+        on its own: one sorted query over everything would sort the whole export in memory first.
+        """
         if "://" in destination and not destination.startswith("file://"):
             raise InvalidQueryError("this store exports to a local directory only")
         target = Path(destination.removeprefix("file://"))
-        sql, params = q.export(flt, final=self._final)
-        with self._conn().query_arrow_stream(sql, parameters=params) as stream:
-            manifest = write_partitioned(_event_batches(stream), target)
+        pages = keyset_tables(self.query, flt, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
+        manifest = write_partitioned((b for page in pages for b in page.to_batches()), target)
         return ExportResult(destination=str(target), manifest=manifest)
 
 
@@ -426,13 +451,6 @@ def _ranked(dims: pa.Table, code: int, name: str) -> pa.Table:
 def _events(table: pa.Table) -> pa.Table:
     """An engine result in exactly EVENT_SCHEMA (string map values nullable, plain strings)."""
     return table.cast(EVENT_SCHEMA)
-
-
-def _event_batches(stream: Any) -> Any:
-    for block in stream:
-        batches = block.to_batches() if isinstance(block, pa.Table) else [block]
-        for batch in batches:
-            yield batch.cast(EVENT_SCHEMA)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

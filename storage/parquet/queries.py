@@ -34,9 +34,9 @@ __all__ = [
     "confirm_ids",
     "event_by_id",
     "events_page",
-    "export_rows",
     "hash_ids",
     "one_session",
+    "page_end",
     "session_rows",
     "sorted_rows",
     "stats_groups",
@@ -178,11 +178,20 @@ def events_page(files: list[str], flt: EventFilter, limit: int, order: Order, af
     return q
 
 
-def export_rows(files: list[str], flt: EventFilter) -> Query:
-    """Every matching event, oldest first (for exports)."""
+def page_end(files: list[str], flt: EventFilter, limit: int, order: Order, after: Cursor | None) -> Query:
+    """The keys (epoch µs, event_id) of a page's last row and of the row after it, if any.
+
+    Only the two key columns reach the top-n: DuckDB holds limit + 1 keys, not whole rows.
+    """
     q = Query()
     preds = where(flt, q)
-    q.sql = f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} ORDER BY timestamp, event_id"
+    if after is not None:
+        preds.append(keyset(after, order, q))
+    direction = "DESC" if order == "desc" else "ASC"
+    q.sql = (
+        f"SELECT epoch_us(timestamp) AS ts_us, event_id FROM {source(files, q)} {_where_sql(preds)} "
+        f"ORDER BY timestamp {direction}, event_id {direction} LIMIT 2 OFFSET {q.bind(limit - 1)}"
+    )
     return q
 
 

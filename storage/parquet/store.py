@@ -31,6 +31,7 @@ from storage.base import (
     MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
+    Cursor,
     EventFilter,
     ExportResult,
     GroupBy,
@@ -41,6 +42,7 @@ from storage.base import (
 )
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
+from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
 from storage.parquet import queries as sql
 from storage.parquet import series as series
 from storage.parquet.compaction import Compactor
@@ -250,6 +252,17 @@ class ParquetStore:
             q = sql.events_page(paths, flt, page.limit, page.order, page.after)
             return self._table(q).cast(EVENT_SCHEMA)
 
+    def page_end(self, flt: EventFilter, page: Page, /) -> Cursor | None:
+        """The key of the page's last row when more rows follow it (two key columns, no rows)."""
+        if page.limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        with translate_errors("page_end"), self._files.snapshot() as files:
+            paths = self._select(files, flt.start, flt.end)
+            keys = self._table(sql.page_end(paths, flt, page.limit, page.order, page.after)).to_pylist()
+        if len(keys) < 2:
+            return None
+        return Cursor(timestamp_us=int(keys[0]["ts_us"]), event_id=str(keys[0]["event_id"]))
+
     def get_event(self, event_id: str, /) -> pa.Table:
         """The event with that id, zero or one row."""
         with translate_errors("get_event"), self._files.snapshot() as files:
@@ -370,14 +383,17 @@ class ParquetStore:
             return self._table(sql.one_session(self._paths(files), session_id)).cast(sql.SESSION_SCHEMA)
 
     def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        """Stream matching events into `destination` as `year=/month=` Parquet plus manifest.json."""
+        """Stream matching events into `destination` as `year=/month=` Parquet plus manifest.json.
+
+        Rows come as keyset pages of about EXPORT_BATCH_BYTES (storage.keyset): one sorted query
+        over everything would sort the whole export inside DuckDB first.
+        """
         if "://" in destination and not destination.startswith("file://"):
             raise InvalidQueryError("the parquet store exports to local paths only")
         target = Path(destination.removeprefix("file://"))
-        with translate_errors("export"), self._files.snapshot() as files, self._cursor() as cur:
-            q = sql.export_rows(self._select(files, flt.start, flt.end), flt)
-            reader = cur.sql(q.sql, params=q.params).to_arrow_reader(65_536)
-            manifest = write_partitioned(reader, target)
+        with translate_errors("export"):
+            pages = keyset_tables(self.query, flt, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
+            manifest = write_partitioned((b for page in pages for b in page.to_batches()), target)
         return ExportResult(destination=str(target), manifest=manifest)
 
     def health(self) -> HealthCheck:
