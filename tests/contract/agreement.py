@@ -1,31 +1,79 @@
-"""Check that a store's every read and figure agrees with the plain-Python oracle over its events.
+"""Check that every read and figure agrees with the plain-Python oracle over the stored events.
 
-`assert_store_agrees(store, expected)` is what a crash test calls after a restart: the stored ids
-are exactly the expected ones, each once, and stats (unfiltered, over whole hours, over a window
-cut inside an hour), hour time series by every group, and every session equal tests.contract.oracle
+`assert_agrees(reader, expected)` is what a crash test calls after a restart: the stored ids are
+exactly the expected ones, each once, and stats (unfiltered, over whole hours, over a window cut
+inside an hour), hour time series by every group, and every session equal tests.contract.oracle
 over `expected`. The windows are chosen so that both stores take their rollup paths and their
-scanning paths.
+scanning paths. A reader is a store (`StoreReader`, in process) or the HTTP API
+(tests.e2e.http_reader.HttpReader): the same checks, either way in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-from storage.base import EventFilter, EventStore, GroupBy, SessionFilter
+from storage.base import EventFilter, EventStore, GroupBy, SessionFilter, Stats
 from tests.contract.events import Row, matches, page_all
 from tests.contract.oracle import HOUR, figures, hour_series
 
-__all__ = ["assert_store_agrees", "stored_rows"]
+__all__ = ["FigureReader", "StoreReader", "assert_agrees", "assert_store_agrees", "stored_rows"]
 
 GROUPS: tuple[GroupBy | None, ...] = (None, "event_type", "user_name", "workbook_name")
+SESSION_FIELDS = ("user_name", "machine_name", "start_time", "end_time", "event_count", "workbooks")
+
+
+class FigureReader(Protocol):
+    """What the checks read: rows with the oracle's fields, figures in the store's shapes."""
+
+    def rows(self) -> list[Row]: ...
+
+    def stats(self, flt: EventFilter, top: int) -> Stats: ...
+
+    def hour_series(self, flt: EventFilter, group_by: GroupBy | None) -> list[dict[str, Any]]: ...
+
+    def sessions(self) -> list[dict[str, Any]]: ...
+
+    def session(self, session_id: str) -> list[dict[str, Any]]: ...
 
 
 def stored_rows(store: EventStore) -> list[Row]:
     """Every event the store's reads return, oldest first (a duplicate would show twice)."""
     return page_all(store, EventFilter(), order="asc", limit=5000)
+
+
+class StoreReader:
+    """A FigureReader over a store object, in process."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def rows(self) -> list[Row]:
+        return stored_rows(self.store)
+
+    def stats(self, flt: EventFilter, top: int) -> Stats:
+        return self.store.stats(flt, top)
+
+    def hour_series(self, flt: EventFilter, group_by: GroupBy | None) -> list[dict[str, Any]]:
+        points: list[dict[str, Any]] = self.store.timeseries(flt, "hour", group_by).to_pylist()
+        return points
+
+    def sessions(self) -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        after: tuple[dt.datetime, str] | None = None
+        while True:
+            page = self.store.sessions(SessionFilter(), 50, after).to_pylist()
+            seen += page
+            if len(page) < 50:
+                return seen
+            after = (page[-1]["start_time"], page[-1]["session_id"])
+
+    def session(self, session_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.store.session(session_id).to_pylist()
+        return found
 
 
 def _pairs(t: pa.Table) -> list[tuple[str, int]]:
@@ -46,10 +94,10 @@ def _windows(rows: list[Row]) -> list[EventFilter]:
     ]
 
 
-def _check_stats(store: EventStore, rows: list[Row], problems: list[str]) -> None:
+def _check_stats(reader: FigureReader, rows: list[Row], problems: list[str]) -> None:
     for flt in _windows(rows):
         want = figures([r for r in rows if matches(r, flt)], top=5)
-        got = store.stats(flt, 5)
+        got = reader.stats(flt, 5)
         pairs = {
             "total_events": (got.total_events, want.total_events),
             "unique_users": (got.unique_users, want.unique_users),
@@ -64,63 +112,37 @@ def _check_stats(store: EventStore, rows: list[Row], problems: list[str]) -> Non
         problems += [f"stats {flt} {k}: {g} != {w}" for k, (g, w) in pairs.items() if g != w]
 
 
-def _check_series(store: EventStore, rows: list[Row], problems: list[str]) -> None:
+def _check_series(reader: FigureReader, rows: list[Row], problems: list[str]) -> None:
     for flt in _windows(rows)[:2]:
         sel = [r for r in rows if matches(r, flt)]
         for group_by in GROUPS:
-            got = store.timeseries(flt, "hour", group_by).to_pylist()
+            got = reader.hour_series(flt, group_by)
             nonzero = {(p["ts"], p["group"]): p["count"] for p in got if p["count"]}
             want = hour_series(sel, group_by)
             if nonzero != want:
-                diff = set(nonzero.items()) ^ set(want.items())
-                problems.append(
-                    f"timeseries {flt} by {group_by}: {len(diff)} differing, e.g. {sorted(diff)[:2]}"
-                )
+                diff = sorted(set(nonzero.items()) ^ set(want.items()), key=str)
+                problems.append(f"timeseries {flt} by {group_by}: {len(diff)} differ, e.g. {diff[:2]}")
 
 
-def _check_sessions(store: EventStore, rows: list[Row], problems: list[str]) -> None:
+def _check_sessions(reader: FigureReader, rows: list[Row], problems: list[str]) -> None:
     want = figures(rows).sessions
-    seen: list[dict[str, object]] = []
-    after: tuple[dt.datetime, str] | None = None
-    while True:
-        page = store.sessions(SessionFilter(), 50, after).to_pylist()
-        seen += page
-        if len(page) < 50:
-            break
-        after = (page[-1]["start_time"], page[-1]["session_id"])
-    counts = Counter(s["session_id"] for s in seen)
+    counts = Counter(s["session_id"] for s in reader.sessions())
     if set(counts) != set(want) or max(counts.values(), default=1) > 1:
         problems.append(f"sessions listed {dict(counts)} != {sorted(want)}")
     for sid, expected in want.items():
-        got = store.session(sid).to_pylist()
+        got = reader.session(sid)
         if len(got) != 1:
             problems.append(f"session {sid}: {len(got)} rows")
             continue
-        one = got[0]
-        actual = (
-            one["user_name"],
-            one["machine_name"],
-            one["start_time"],
-            one["end_time"],
-            one["event_count"],
-            tuple(one["workbooks"]),
-        )
-        wanted = (
-            expected.user_name,
-            expected.machine_name,
-            expected.start_time,
-            expected.end_time,
-            expected.event_count,
-            expected.workbooks,
-        )
+        actual = tuple(got[0][f] if f != "workbooks" else tuple(got[0][f]) for f in SESSION_FIELDS)
+        wanted = tuple(getattr(expected, f) for f in SESSION_FIELDS)
         if actual != wanted:
             problems.append(f"session {sid}: {actual} != {wanted}")
 
 
-def assert_store_agrees(store: EventStore, expected: list[Row]) -> None:
+def assert_agrees(reader: FigureReader, expected: list[Row]) -> None:
     """Stored ids == expected ids (each once), and every figure equals the oracle's (see module)."""
-    stored = stored_rows(store)
-    ids = Counter(r["event_id"] for r in stored)
+    ids = Counter(r["event_id"] for r in reader.rows())
     twice = [i for i, n in ids.items() if n > 1]
     assert not twice, f"{len(twice)} events read more than once, e.g. {twice[:3]}"
     missing = {r["event_id"] for r in expected} - set(ids)
@@ -129,7 +151,12 @@ def assert_store_agrees(store: EventStore, expected: list[Row]) -> None:
         f"missing e.g. {sorted(missing)[:3]}, unexpected e.g. {sorted(extra)[:3]}"
     )
     problems: list[str] = []
-    _check_stats(store, expected, problems)
-    _check_series(store, expected, problems)
-    _check_sessions(store, expected, problems)
+    _check_stats(reader, expected, problems)
+    _check_series(reader, expected, problems)
+    _check_sessions(reader, expected, problems)
     assert not problems, "\n".join(problems[:20])
+
+
+def assert_store_agrees(store: EventStore, expected: list[Row]) -> None:
+    """assert_agrees over a store object."""
+    assert_agrees(StoreReader(store), expected)

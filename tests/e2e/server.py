@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -36,6 +37,8 @@ __all__ = [
     "assert_exactly_once",
     "free_port",
     "make_batch",
+    "make_varied_batch",
+    "oracle_rows",
     "read_all_ids",
 ]
 
@@ -166,10 +169,11 @@ class Server:
 
 @dataclass
 class Batch:
-    """One posted batch: its event ids, and the HTTP status it got (None: no answer)."""
+    """One posted batch: its event ids, the HTTP status it got (None: no answer), and its body."""
 
     ids: list[str]
     status: int | None = None
+    body: dict[str, Any] = field(default_factory=dict)
 
     @property
     def acked(self) -> bool:
@@ -192,7 +196,60 @@ def make_batch(n: int, tag: str) -> tuple[Batch, dict[str, Any]]:
         }
         for i, event_id in enumerate(ids)
     ]
-    return Batch(ids), {"events": events}
+    return Batch(ids, body={"events": events}), {"events": events}
+
+
+EVENT_TYPES: Final = {
+    "CellChange": "cell_change",
+    "FormulaChange": "formula_change",
+    "SheetAdd": "sheet_add",
+    "WorkbookSave": "workbook_save",
+    "SessionStart": "session_start",
+}
+
+
+def make_varied_batch(n: int, tag: str) -> tuple[Batch, dict[str, Any]]:
+    """`n` add-in events over twelve hours: five users, seven sessions, four workbooks or none.
+
+    Statistics over them exercise every group and window; the fields derive from the random id.
+    """
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    events = []
+    for i, event_id in enumerate(ids):
+        k = int(event_id[:8], 16)  # random, but a function of the id
+        events.append(
+            {
+                "EventId": event_id,
+                "Timestamp": (_BASE_TS + dt.timedelta(microseconds=k % (12 * 3_600_000_000))).isoformat(),
+                "EventType": list(EVENT_TYPES)[k % 5],
+                "UserName": f"CORP\\u{k % 5}",
+                "MachineName": None if k % 6 == 0 else f"PC-{k % 3}",
+                "SessionId": None if k % 9 == 0 else f"s-{k % 7}",
+                "WorkbookName": None if k % 4 == 0 else f"book{k % 4}.xlsx",
+                "SheetName": "S",
+                "CellAddress": f"A{i + 1}",
+                "NewValue": i,
+                "Tag": tag,
+            }
+        )
+    return Batch(ids, body={"events": events}), {"events": events}
+
+
+def oracle_rows(batches: list[Batch]) -> list[dict[str, Any]]:
+    """The stored form of every event of `batches` (the fields tests.contract.oracle reads)."""
+    return [
+        {
+            "event_id": e["EventId"],
+            "timestamp": dt.datetime.fromisoformat(e["Timestamp"]),
+            "event_type": EVENT_TYPES[e["EventType"]],
+            "user_name": e["UserName"],
+            "machine_name": e["MachineName"],
+            "session_id": e["SessionId"],
+            "workbook_name": e["WorkbookName"],
+        }
+        for b in batches
+        for e in b.body["events"]
+    ]
 
 
 @dataclass
@@ -203,6 +260,7 @@ class Load:
     tag: str
     threads: int = 3
     batch_size: int = 100
+    factory: Callable[[int, str], tuple[Batch, dict[str, Any]]] = make_batch
     batches: list[Batch] = field(default_factory=list)
     statuses: Counter[int | None] = field(default_factory=Counter)
     first_ack: threading.Event = field(default_factory=threading.Event)
@@ -227,7 +285,7 @@ class Load:
             seq = 0
             while not self._stop.is_set():
                 seq += 1
-                batch, body = make_batch(self.batch_size, f"{self.tag}-{worker}-{seq}")
+                batch, body = self.factory(self.batch_size, f"{self.tag}-{worker}-{seq}")
                 with self._lock:
                     self.batches.append(batch)
                 try:

@@ -6,9 +6,11 @@ itself there, so nothing after that point runs, exactly as with an outside kill 
 instant. The hooks wrap the store's own real objects (its ClickHouse client, its Parquet file
 set); nothing is replaced by a fake. Exit code 3 means the hook never fired.
 
-`python -m tests.storage.crash_child URL check`: open the store again (a fresh process, as after
+`python -m tests.storage.crash_child URL check POINT`: open the store again (a fresh process, as after
 a restart), check that what it holds agrees with the oracle, resend the unanswered batch inside a
 bigger append with new events, and check again: every id once, every figure exact. Exit 0 or 1.
+Points named ch_shared_* run the store as one of several writers (reads with FINAL), and their
+check also inserts copies of the resent batch as a writer racing past the lookup would.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from storage.base import EventStore
+from storage.clickhouse.store import ClickHouseStore
 from storage.factory import create_store
 from tests.contract.agreement import assert_store_agrees, stored_rows
 from tests.contract.events import Row, event, table
@@ -113,6 +116,9 @@ POINTS: dict[str, tuple[str, str, Callable[..., Any]]] = {
     "ch_after_insert": ("_client", "insert_arrow", _after),
     "ch_one_month_committed": ("_client", "insert_arrow", _first_month_only),
     "ch_random_moment": ("_client", "insert_arrow", _random_moment),
+    # Several writers (an HTTP server shared by API replicas; FINAL at read): the same points.
+    "ch_shared_after_insert": ("_client", "insert_arrow", _after),
+    "ch_shared_one_month_committed": ("_client", "insert_arrow", _first_month_only),
     "pq_first_file_written": ("_files", "write", _first_file_only),
     "pq_files_durable_not_committed": ("_files", "commit", _before),
     "pq_committed_not_answered": ("_files", "commit", _after),
@@ -132,7 +138,7 @@ def load(store: EventStore, point: str) -> int:
     return 3  # the hook never fired
 
 
-def check(store: EventStore) -> int:
+def check(store: EventStore, point: str) -> int:
     known = {r["event_id"]: r for r in [*BEFORE, *UNANSWERED]}
     held = [known[r["event_id"]] for r in stored_rows(store)]
     missing = {r["event_id"] for r in BEFORE} - {r["event_id"] for r in held}
@@ -140,16 +146,19 @@ def check(store: EventStore) -> int:
     assert_store_agrees(store, held)  # before the resend: figures agree with what is stored
     store.append(table([*LATER[:7], *UNANSWERED, *LATER[7:]]))
     assert_store_agrees(store, [*BEFORE, *UNANSWERED, *LATER])
+    if isinstance(store, ClickHouseStore) and not store.single_writer:
+        store._insert(table(UNANSWERED))  # what a writer racing past the lookup leaves: copies
+        assert_store_agrees(store, [*BEFORE, *UNANSWERED, *LATER])  # FINAL and idempotent sessions
     print(f"held {len(held) - len(BEFORE)} of {len(UNANSWERED)} unanswered before the resend", flush=True)
     return 0
 
 
 def main(argv: list[str]) -> int:
-    url, phase = argv[0], argv[1]
-    store = create_store(url)
+    url, phase, point = argv
+    store = ClickHouseStore(url, single_writer=False) if point.startswith("ch_shared") else create_store(url)
     store.open()
     try:
-        return load(store, argv[2]) if phase == "load" else check(store)
+        return load(store, point) if phase == "load" else check(store, point)
     finally:
         store.close()
 

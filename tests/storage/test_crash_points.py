@@ -11,7 +11,9 @@ Points (see crash_child.POINTS): ClickHouse before the insert, after it returned
 first month's part of a two-month insert was committed, and at random instants inside the
 engine's insert (parts and their projections being written); Parquet after the first month's
 file was written, with both files durable but the manifest not swapped, after the swap but
-before the answer, and at random instants of the commit.
+before the answer, and at random instants of the commit. The ch_shared_* points do the same
+with the store as one of several writers (an HTTP server's mode: FINAL at read), and add the
+copies a racing writer would leave.
 """
 
 from __future__ import annotations
@@ -48,5 +50,5 @@ def test_kill_inside_an_append_then_resend(tmp_path: Path, point: str, round_no:
     url = f"chdb://{tmp_path / 'chdb'}" if point.startswith("ch_") else f"parquet://{tmp_path / 'parquet'}"
     loaded = run(url, "load", point)
     assert loaded.returncode == -9, f"not killed at {point}: {loaded.returncode}\n{loaded.stderr[-3000:]}"
-    checked = run(url, "check")
+    checked = run(url, "check", point)
     assert checked.returncode == 0, f"after a kill at {point}:\n{checked.stdout}\n{checked.stderr[-3000:]}"
