@@ -35,8 +35,14 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def serve(store_url: str | None, work: Path, *, noop: bool = False) -> Iterator[tuple[str, int]]:
-    """Run the service (or the no-op-store variant) on a free port; yields (base_url, pid)."""
+def serve(
+    store_url: str | None, work: Path, *, noop: bool = False, module: list[str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Run the service on a free port; yields (base_url, pid).
+
+    `noop` runs it over a store that discards everything; `module` runs another server instead
+    (`python -m <module...> --port N`, e.g. a reference server of benchmarks.bench_ingest).
+    """
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -46,7 +52,9 @@ def serve(store_url: str | None, work: Path, *, noop: bool = False) -> Iterator[
     )
     if store_url:
         env["GOVTRACK_STORE_URL"] = store_url
-    if noop:
+    if module:
+        cmd = [sys.executable, "-m", *module, "--port", str(port)]
+    elif noop:
         cmd = [sys.executable, "-m", "benchmarks.noop_server", "--port", str(port)]
     else:
         cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
