@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import SCOPES, KeyEntry, parse_key_entry
+from api.ingest.limits import DEFAULT_INLINE_DECODE_BYTES, DEFAULT_MAX_ARROW_BYTES, DEFAULT_MAX_EXTRA_KEYS
 
 __all__ = ["SCOPES", "ApiKey", "Settings", "parse_api_keys"]
 
@@ -168,6 +169,24 @@ class Settings(BaseSettings):
         default=True,
         description="CSV cells starting with = + - @ tab or CR get a leading ' so a spreadsheet does "
         "not run them as formulas (OWASP CSV injection); false for machine consumers",
+    )
+    max_batch_extra_keys: int = Field(
+        default=DEFAULT_MAX_EXTRA_KEYS,
+        ge=1,
+        description="distinct extra field names (kept as attributes) one ingest batch may use; past it "
+        "413 too_many_attribute_keys, refused before attributes are built",
+    )
+    max_arrow_decoded_bytes: int = Field(
+        default=DEFAULT_MAX_ARROW_BYTES,
+        ge=1024,
+        description="bytes an Arrow IPC body's buffers may take decoded (compressed buffers counted "
+        "expanded), checked from the stream's metadata before decompressing; past it 413",
+    )
+    inline_decode_max_bytes: int = Field(
+        default=DEFAULT_INLINE_DECODE_BYTES,
+        ge=0,
+        description="JSON/NDJSON bodies up to this size (decompressed) are decoded on the event loop, "
+        "larger ones and every Arrow body in a worker thread (see api/routes/ingest.py)",
     )
 
     @field_validator("api_keys", mode="before")

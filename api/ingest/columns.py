@@ -6,29 +6,48 @@ event only when a batch mixes spellings. Values of the wrong JSON type become pe
 nulls; the rest of validation runs vectorised on the arrays (api/ingest/validation.py).
 
 Numbers arrive as `msgspec.Raw` (their text as sent) or int (see api/ingest/json_input.py); an int 0
-where the text is kept sets `zero_ints`, because it may have been sent as `-0`.
+where the text is kept sets `zero_ints`, because it may have been sent as `-0`. A huge int (100
+digits or more) in a cell value is not converted back to text here (CPython's int -> str is
+quadratic in the digits: 4,300 of them cost ~0.3 ms); it sets `huge_ints`, and the body is read
+again by the exact path, which keeps every number's text without converting it. (In attributes
+msgspec's encoder converts them: msgspec refuses integers past 4,300 digits, which bounds that.)
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any, Final
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 
+from api.ingest.body_errors import check_extra_keys
+from api.ingest.limits import DEFAULT_MAX_EXTRA_KEYS
 from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, raw_text, value_text
 
 __all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
 
 _VALUE_FIELDS: Final = frozenset({"old_value", "new_value"})
+#: Attributes are built key by key while the key x event grid is at most this many times the
+#: batch's keys (each event's keys, canonical ones included), else event by event.
+_GRID_PER_KEY: Final = 4
 _MISSING: Final = object()
+_HUGE: Final = 10**99
+#: Stands for a huge int's text until the exact path replaces the whole batch.
+_HUGE_TEXT: Final = "\x00huge integer\x00"
+
+
+def _int_text(value: int) -> str:
+    return str(value) if -_HUGE < value < _HUGE else _HUGE_TEXT
+
+
 _SCALAR_TEXT: Final[dict[type, Callable[[Any], str]]] = {
     bool: lambda v: "true" if v else "false",
-    int: str,
+    int: _int_text,
     msgspec.Raw: raw_text,
 }
 
@@ -45,7 +64,8 @@ class TypeIssue:
 class RawColumns:
     """Input fields as Arrow arrays (timestamp may be text or timestamp-typed) and the issues so far.
 
-    `zero_ints`: an integer 0 was decoded in a cell value or an attribute, whose text may have been `-0`.
+    `zero_ints`: an integer 0 was decoded in a cell value or an attribute, whose text may have been `-0`;
+    `huge_ints`: a cell value holds an int of 100 digits or more, not converted to text.
     """
 
     length: int
@@ -53,15 +73,24 @@ class RawColumns:
     attributes: pa.Array
     issues: dict[int, TypeIssue] = field(default_factory=dict)
     zero_ints: bool = False
+    huge_ints: bool = False
 
     def add_issue(self, index: int, field_name: str | None, message: str) -> None:
         """Record `message` unless the event already has an issue (the first problem is reported)."""
         self.issues.setdefault(index, TypeIssue(field_name, message))
 
 
-def columns_from_events(events: list[dict[str, Any]]) -> RawColumns:
-    """Column-wise extraction; `events` must all be dicts (the caller checks)."""
+def columns_from_events(
+    events: list[dict[str, Any]], *, max_extra_keys: int = DEFAULT_MAX_EXTRA_KEYS
+) -> RawColumns:
+    """Column-wise extraction; `events` must all be dicts (the caller checks).
+
+    Raises:
+        ApiError: 413 `too_many_attribute_keys` when the batch uses more than `max_extra_keys`
+            distinct extra field names (checked before any attribute is built).
+    """
     keys = set().union(*events)
+    check_extra_keys(sum(1 for k in keys if k not in FIELD_OF_ALIAS), max_extra_keys)
     out = RawColumns(len(events), {}, pa.array([], pa.map_(pa.string(), pa.string())))
     for name, aliases in ALIASES.items():
         present = [a for a in aliases if a in keys]
@@ -103,6 +132,8 @@ def _to_array(values: list[Any], name: str, out: RawColumns) -> pa.Array:
         else:
             if "0" in texts and any(type(v) is int and v == 0 for v in values):
                 out.zero_ints = True
+            if _HUGE_TEXT in texts:
+                out.huge_ints = True
             return pa.array(texts, pa.string())
     else:
         convert = _string_or_issue
@@ -117,6 +148,9 @@ def _string_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str 
 
 
 def _value_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str | None:
+    if type(value) is int and not -_HUGE < value < _HUGE:
+        out.huge_ints = True
+        return _HUGE_TEXT
     try:
         text = value_text(value)
     except TypeError as exc:
@@ -136,15 +170,20 @@ def _type_message(name: str) -> str:
 
 
 def _attributes(events: list[dict[str, Any]], extras: list[str], out: RawColumns) -> pa.Array:
-    """map<string,string> of every non-field key -> compact JSON text, assembled without per-row dicts.
+    """map<string,string> of every non-field key -> compact JSON text, keys in sorted order per event.
 
-    Each extra key is encoded as one column; the columns are then interleaved row-major with one
-    numpy index and one Arrow `take`.
+    Two ways to the same map, chosen so that the cost is linear in the batch's key/value pairs:
+    by key (each extra key one column, interleaved row-major with one numpy index and one Arrow
+    `take`; fastest when a few keys recur in most events, the add-in's case) unless the batch's
+    key x event grid would be much larger than its pairs (many keys, each in few events), then by
+    event (each event's own extra keys, sorted).
     """
     n = len(events)
     if not extras:
         offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
         return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], pa.string()))
+    if len(extras) * n > _GRID_PER_KEY * sum(map(len, events)):
+        return _attributes_by_event(events, out)
     flat = pa.concat_arrays(
         [
             _encode_column(list(map(dict.get, events, repeat(key), repeat(_MISSING))), key, out)
@@ -152,11 +191,31 @@ def _attributes(events: list[dict[str, Any]], extras: list[str], out: RawColumns
         ]
     )
     present = np.asarray(flat.is_valid()).reshape(len(extras), n).T
-    row_major = (np.arange(len(extras)) * n + np.arange(n)[:, None])[present]
+    rows, columns = np.nonzero(present)  # row-major: each event's keys in `extras` (sorted) order
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(present.sum(axis=1), out=offsets[1:])
-    names = pa.array(extras, pa.string()).take(pa.array(row_major // n))
-    return pa.MapArray.from_arrays(pa.array(offsets), names, flat.take(pa.array(row_major)))
+    names = pa.array(extras, pa.string()).take(pa.array(columns))
+    return pa.MapArray.from_arrays(pa.array(offsets), names, flat.take(pa.array(columns * n + rows)))
+
+
+def _attributes_by_event(events: list[dict[str, Any]], out: RawColumns) -> pa.Array:
+    """The attributes map built event by event: linear in the pairs, however many distinct keys."""
+    fields = FIELD_OF_ALIAS.keys()
+    own_keys = [sorted(event.keys() - fields) for event in events]
+    counts = np.fromiter(map(len, own_keys), dtype=np.int64, count=len(events))
+    names = list(chain.from_iterable(own_keys))
+    values = list(chain.from_iterable(map(map, map(operator.attrgetter("__getitem__"), events), own_keys)))
+    try:
+        encoded: list[bytes | None] = list(map(json_text, values))
+    except RecursionError:
+        owners = np.repeat(np.arange(len(events)), counts).tolist()
+        encoded = [_text_or_issue(v, owners[i], names[i], out) for i, v in enumerate(values)]
+    _flag_numbers(encoded, out)
+    offsets = np.zeros(len(events) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.MapArray.from_arrays(
+        pa.array(offsets), pa.array(names, pa.string()), pa.array(encoded, pa.string())
+    )
 
 
 def _encode_column(values: list[Any], key: str, out: RawColumns) -> pa.Array:
@@ -180,9 +239,14 @@ def _encode_column(values: list[Any], key: str, out: RawColumns) -> pa.Array:
         encoded = [None if v is _MISSING else json_text(v) for v in values]
     except RecursionError:
         encoded = [_text_or_issue(v, i, key, out) for i, v in enumerate(values)]
+    _flag_numbers(encoded, out)
+    return pa.array(encoded, pa.string())
+
+
+def _flag_numbers(encoded: list[bytes | None], out: RawColumns) -> None:
+    """Set `zero_ints` from a column of attribute texts (see the module doc)."""
     if not out.zero_ints and _may_hold_zero(encoded):
         out.zero_ints = True
-    return pa.array(encoded, pa.string())
 
 
 def _may_hold_zero(texts: list[bytes | None]) -> bool:

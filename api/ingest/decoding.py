@@ -16,8 +16,10 @@ Decisions on points the contract leaves open:
 - NUL characters are legal JSON and storable: kept.
 - Length limits count characters of the value as sent (event_type before normalisation).
 - The event size limit applies to the event's compact UTF-8 JSON form, computed column-wise from
-  the value and attribute byte lengths (so `\\u00FC` escapes and pretty-printing do not count); it
-  is skipped when the whole body is smaller than the limit.
+  the value and attribute byte lengths (so `\\u00FC` escapes and pretty-printing do not count), to
+  every event of every body (a small compressed Arrow body can carry huge events).
+- A batch using more distinct extra field names than the cap (`max_extra_keys`) is refused whole
+  (413 `too_many_attribute_keys`) before attributes are built: it is the batch's shape that costs.
 - An event failing several rules reports one error: the first found (type errors, size, then
   event_id, required fields, timestamp, lengths, event_type).
 """
@@ -38,8 +40,9 @@ from api.ingest.body_errors import check_event_count, invalid_body
 from api.ingest.columns import RawColumns, columns_from_events
 from api.ingest.event_ids import derive_event_ids
 from api.ingest.json_input import ParsedBody, may_hold_negative_zero, parse_json, parse_ndjson
+from api.ingest.limits import DEFAULT_MAX_ARROW_BYTES, DEFAULT_MAX_EXTRA_KEYS
 from api.ingest.validation import validate_columns
-from storage.schema import EVENT_SCHEMA, MAX_EVENT_BYTES, UTC_MICROS
+from storage.schema import EVENT_SCHEMA, UTC_MICROS
 
 __all__ = ["MAX_BATCH_ID_CHARS", "NOT_AN_OBJECT", "DecodedBatch", "EventError", "decode_batch"]
 
@@ -79,36 +82,43 @@ def decode_batch(
     header_batch_id: str | None,
     received_at: dt.datetime,
     now: dt.datetime,
+    max_extra_keys: int = DEFAULT_MAX_EXTRA_KEYS,
+    max_arrow_bytes: int = DEFAULT_MAX_ARROW_BYTES,
 ) -> DecodedBatch:
     """Decode and validate one ingest body.
 
     Raises:
         ApiError: 400 `invalid_body` for a body that is not valid JSON / NDJSON / Arrow IPC (or a
-            bad batch id), 413 `too_many_events` beyond `max_events`.
+            bad batch id); 413 `too_many_events` beyond `max_events`, `too_many_attribute_keys`
+            beyond `max_extra_keys` distinct extra field names, `payload_too_large` for an Arrow
+            body whose buffers decode to more than `max_arrow_bytes`.
     """
     if kind == "arrow":
-        raw, body_batch_id = columns_from_arrow(body, max_events=max_events), None
+        raw = columns_from_arrow(
+            body, max_events=max_events, max_extra_keys=max_extra_keys, max_decoded_bytes=max_arrow_bytes
+        )
+        body_batch_id = None
     else:
         parse = parse_json if kind == "json" else parse_ndjson
         parsed = parse(body)
         check_event_count(len(parsed.events), max_events)
-        raw = _columns_from_parsed(parsed)
-        if raw.zero_ints and may_hold_negative_zero(body):  # a 0 that may have been sent as -0
+        raw = _columns_from_parsed(parsed, max_extra_keys)
+        if raw.huge_ints or (raw.zero_ints and may_hold_negative_zero(body)):  # see api/ingest/columns.py
             parsed = parse(body, exact=True)
-            raw = _columns_from_parsed(parsed)
+            raw = _columns_from_parsed(parsed, max_extra_keys)
         body_batch_id = parsed.batch_id
     batch_id = _batch_id(body_batch_id, header_batch_id)
-    values = validate_columns(raw, now=now, check_sizes=len(body) > MAX_EVENT_BYTES)
+    values = validate_columns(raw, now=now)
     return _assemble(raw, values, batch_id, received_at)
 
 
-def _columns_from_parsed(parsed: ParsedBody) -> RawColumns:
+def _columns_from_parsed(parsed: ParsedBody, max_extra_keys: int) -> RawColumns:
     """Columns of the events; an element that is not an object stands in as `{}` and is its index's error."""
     events = parsed.events
     if not events or set(map(type, events)) == {dict}:
-        return columns_from_events(events)
+        return columns_from_events(events, max_extra_keys=max_extra_keys)
     objects = [event if type(event) is dict else {} for event in events]
-    raw = columns_from_events(objects)
+    raw = columns_from_events(objects, max_extra_keys=max_extra_keys)
     for index, event in enumerate(events):
         if type(event) is not dict:
             raw.add_issue(index, None, NOT_AN_OBJECT)

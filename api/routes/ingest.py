@@ -1,10 +1,15 @@
 """POST /api/events: decode, validate, group-commit, answer with per-index errors.
 
-Bodies up to 2 MiB (about 4,000 realistic events, ~20 ms of decoding on this machine) are decoded
-on the event loop: measured with 8 concurrent clients posting 1000-event batches against a no-op
-store, decoding in worker threads halved throughput (84k vs 149k events/s: the threads and the loop
-fight over the GIL), while inline decoding costs ~5 ms of loop time per 1000 events. Larger bodies
-still go to a worker thread, so one huge batch never stalls every other request for long.
+JSON/NDJSON bodies up to `inline_decode_max_bytes` (default 512 KiB: about 1,000 realistic events,
+~5 ms of decoding on this machine) are decoded on the event loop: measured with 8 concurrent
+clients posting 1000-event batches against a no-op store, decoding in worker threads halved
+throughput (84k vs 149k events/s: the threads and the loop fight over the GIL). The cap bounds what
+a hostile body can cost the loop: the decoder is linear in the body (no regex or key x event work,
+the cyclic GC paused while msgspec decodes), and the costliest 512 KiB measured (small nested
+arrays, 4,300-digit integers) took ~5-8x a realistic 1000-event batch, 40-70 ms of CPU on this
+loaded 2-core machine; lower the setting to trade batch throughput for a tighter bound. Larger
+bodies, and every Arrow body (whose decoded size is only known from its metadata), go to a worker
+thread, so one request never stalls every other for long.
 The store is only ever reached through the group-commit writer,
 which sits in front of the resilient appender: each request is answered by the outcome of the
 append that carried its rows (200/207 stored, 202 queued in the spool).
@@ -16,7 +21,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request
@@ -29,6 +34,7 @@ from api.ingest.body import content_kind, read_body
 from api.ingest.decoding import DecodedBatch, EventError, decode_batch
 from api.logging import get_logger
 from api.openapi import errors, ingest_body, ok
+from api.settings import Settings
 from api.state import AppState
 from storage.resilient import Outcome
 from storage.spool import SpoolFullError
@@ -38,9 +44,6 @@ __all__ = ["IngestResponse", "router"]
 
 log = get_logger("govtrack.ingest")
 router = APIRouter(tags=["ingest"])
-
-#: Bodies up to this size are decoded inline on the event loop (see the module docstring).
-INLINE_DECODE_MAX_BYTES: Final = 2 * 1024 * 1024
 
 
 class IngestError(BaseModel):
@@ -70,7 +73,7 @@ def _error_dicts(errors: Sequence[EventError]) -> list[dict[str, Any]]:
 
 
 async def _decode(
-    request: Request, body: bytes, kind: Literal["json", "ndjson", "arrow"], max_events: int
+    request: Request, body: bytes, kind: Literal["json", "ndjson", "arrow"], settings: Settings
 ) -> DecodedBatch:
     now = dt.datetime.now(dt.UTC)
 
@@ -78,13 +81,15 @@ async def _decode(
         return decode_batch(
             body,
             kind,
-            max_events=max_events,
+            max_events=settings.max_batch_events,
             header_batch_id=request.headers.get("idempotency-key"),
             received_at=now,
             now=now,
+            max_extra_keys=settings.max_batch_extra_keys,
+            max_arrow_bytes=settings.max_arrow_decoded_bytes,
         )
 
-    if len(body) <= INLINE_DECODE_MAX_BYTES:
+    if kind != "arrow" and len(body) <= settings.inline_decode_max_bytes:
         return run()
     return await asyncio.to_thread(run)
 
@@ -146,7 +151,7 @@ def _shutting_down(retry_after_s: int) -> ApiError:
         429,
         503,
         s400="the body is not valid JSON / NDJSON / Arrow",
-        s413="too many events or bytes",
+        s413="too many events, bytes, decoded Arrow bytes or distinct extra field names",
         s422="no valid event in the batch (per-index details)",
         s503="spool full, spool unwritable or shutting down; `Retry-After` set",
     ),
@@ -188,7 +193,7 @@ async def _ingest(request: Request, state: AppState, started: float) -> JSONResp
     kind = content_kind(request.headers.get("content-type", ""))
     body = await read_body(request, max_bytes=settings.max_body_bytes)
     read_ms = (time.perf_counter() - started) * 1000
-    decoded = await _decode(request, body, kind, settings.max_batch_events)
+    decoded = await _decode(request, body, kind, settings)
     decode_ms = (time.perf_counter() - started) * 1000 - read_ms
     structlog.contextvars.bind_contextvars(batch_id=decoded.batch_id)
     errors = _error_dicts(decoded.errors)

@@ -8,6 +8,7 @@ then read back unchanged as strict JSON (no NaN, no lone surrogate can leak into
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import json
@@ -324,6 +325,124 @@ def _arrow_bytes() -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue()
+
+
+ARROW = {"Content-Type": "application/vnd.apache.arrow.stream"}
+
+
+def _ipc(columns: dict[str, pa.Array], compression: str | None = "zstd") -> bytes:
+    table = pa.table(columns)
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def _required(rows: int, name: str = "arrow") -> dict[str, pa.Array]:
+    ts = NOW - dt.timedelta(hours=1)
+    return {
+        "timestamp": pa.array([ts] * rows, pa.timestamp("us", tz="UTC")),
+        "event_type": pa.array(["cell_change"] * rows),
+        "user_name": pa.array([f"{name}{i}" for i in range(rows)]),
+    }
+
+
+def _blobs(values: list[str]) -> pa.Array:
+    offsets = pa.array(range(len(values) + 1), pa.int32())
+    return pa.MapArray.from_arrays(offsets, pa.array(["blob"] * len(values)), pa.array(values))
+
+
+def test_arrow_bombs_are_refused_and_store_nothing(client: TestClient, store: EventStore) -> None:
+    """Bodies of a few KB that expand to hundreds of MB (issue 8): a 4xx before expanding, nothing stored."""
+    judge = Judge(client, store)
+    bombs = {
+        "zstd: 200 events x 1 MiB attribute": (
+            _ipc(_required(200) | {"attributes": _blobs(["a" * 2**20] * 200)}),
+            413,
+        ),
+        "list<null> of 20M": (
+            _ipc(
+                _required(1)
+                | {
+                    "padding": pa.ListArray.from_arrays(
+                        pa.array([0, 20_000_000], pa.int32()), pa.nulls(20_000_000)
+                    )
+                }
+            ),
+            400,
+        ),
+        "dictionary formula of 64 KiB x 10k": (
+            _ipc(
+                _required(10_000)
+                | {
+                    "formula": pa.DictionaryArray.from_arrays(
+                        pa.array([0] * 10_000, pa.int8()), pa.array(["=" + "A" * 65_535])
+                    )
+                }
+            ),
+            400,
+        ),
+    }
+    for name, (body, status) in bombs.items():
+        assert len(body) < 64 * 1024, name
+        judge.ingest(f"arrow bomb {name}", None, (status,), content=body, headers=ARROW)
+    judge.verdict()
+
+
+def test_every_event_is_size_checked_whatever_the_body_size(client: TestClient, store: EventStore) -> None:
+    judge = Judge(client, store)
+    body = _ipc(_required(2, "sized") | {"attributes": _blobs(['"' + "a" * (200 * 1024) + '"', '"b"'])})
+    assert len(body) < MAX_EVENT_BYTES
+    resp = judge.ingest("small zstd body, one 200 KiB event", None, (207,), content=body, headers=ARROW)
+    if resp.status_code == 207 and [(e["index"], e["field"]) for e in resp.json()["errors"]] != [
+        (0, "event")
+    ]:
+        judge.problems.append(f"size check: errors {resp.json()['errors']}")
+    found = client.get("/api/events", params={"user_name": ["sized0", "sized1"]}).json()["events"]
+    if [e["user_name"] for e in found] != ["sized1"]:
+        judge.problems.append(f"size check: stored {[e['user_name'] for e in found]}")
+    judge.expected |= {e["event_id"] for e in found}
+    judge.verdict()
+
+
+def test_arrow_attribute_values_must_be_json_texts(client: TestClient, store: EventStore) -> None:
+    """Attribute texts are embedded verbatim in read answers: one that is not JSON would break them."""
+    judge = Judge(client, store)
+    texts = ["not json", '"ok"', '1,"injected":2', "[1, 2]", '"\\ud800"', "NaN", "1e-400"]
+    body = _ipc(_required(len(texts), "attr") | {"attributes": _blobs(texts)})
+    resp = judge.ingest("attribute texts", None, (207,), content=body, headers=ARROW)
+    if resp.status_code == 207:
+        errors = [(e["index"], e["field"]) for e in resp.json()["errors"]]
+        if errors != [(0, "attributes"), (2, "attributes"), (4, "attributes"), (5, "attributes")]:
+            judge.problems.append(f"attribute texts: errors {errors}")
+    found = client.get("/api/events", params={"user_name": [f"attr{i}" for i in range(len(texts))]})
+    try:
+        stored = {e["user_name"]: e for e in _strict_json(found.content)["events"]}
+    except ValueError as exc:
+        judge.problems.append(f"attribute texts: the read answer is not JSON: {exc}")
+        stored = {}
+    judge.expected |= {e["event_id"] for e in stored.values()}
+    if sorted(stored) != ["attr1", "attr3", "attr6"]:
+        judge.problems.append(f"attribute texts: stored {sorted(stored)}")
+    if '"blob":1e-400' not in found.text:
+        judge.problems.append("attribute texts: 1e-400 not read back as sent")
+    judge.verdict()
+
+
+def test_costly_shapes_are_refused_by_their_size(client: TestClient, store: EventStore) -> None:
+    """A 30 KB upper-case event_type (once 34 s of regex) and 5,000 distinct keys in 1 MiB (once 6 GB)."""
+    judge = Judge(client, store)
+    ev = event(event_type="ABCD" * 7_500)
+    resp = judge.ingest("event_type 30 KB", [ev], (422,))
+    if resp.status_code == 422 and resp.json()["error"]["details"][0]["field"] != "event_type":
+        judge.problems.append(f"event_type 30 KB: {resp.json()['error']['details']}")
+    wide = [event(user_name="wide") | {f"k{i:04d}_{j}": "x" * 150 for j in range(5)} for i in range(1_000)]
+    body = json.dumps({"events": wide}).encode()
+    assert len(body) > 2**20
+    resp = judge.ingest("5,000 distinct keys", wide, (413,), content=body)
+    if resp.status_code == 413 and resp.json()["error"]["code"] != "too_many_attribute_keys":
+        judge.problems.append(f"5,000 distinct keys: {resp.json()['error']}")
+    judge.verdict()
 
 
 def test_wrong_content_types(client: TestClient, store: EventStore) -> None:

@@ -125,12 +125,49 @@ def test_arrow_columns_without_a_text_as_sent_are_refused(name: str, column: pa.
     assert repr(name) in info.value.message
 
 
-def test_arrow_dictionary_and_large_string_columns() -> None:
+def test_arrow_attribute_values_must_be_json_texts() -> None:
+    """Stored attribute texts are embedded verbatim in read answers: each must be one JSON text."""
+    texts = ['"ok"', "not json", '1,"injected":2', "NaN", '"\\ud800"', "1e-400", "[1, {}]", None]
+    attributes = pa.MapArray.from_arrays(
+        pa.array(range(len(texts) + 1), pa.int32()),
+        pa.array(["k"] * len(texts)),
+        pa.array(texts, pa.string()),
+    )
+    table = pa.table(
+        {
+            "timestamp": pa.array(["2025-06-03T08:06:01Z"] * len(texts)),
+            "event_type": pa.array(["x"] * len(texts)),
+            "user_name": pa.array([f"u{i}" for i in range(len(texts))]),
+            "attributes": attributes,
+        }
+    )
+    batch = decode(ipc(table))
+    assert [(e.index, e.field, e.message) for e in batch.errors] == [
+        (i, "attributes", "value of 'k' is not a JSON text") for i in (1, 2, 3, 4)
+    ]
+    assert [dict(a)["k"] for a in batch.table.column("attributes").to_pylist()] == [
+        '"ok"',
+        "1e-400",
+        "[1, {}]",
+        None,
+    ]
+
+
+def test_arrow_large_string_columns() -> None:
     table = base_table(
-        event_type=pa.array(["CellChange", "CellChange"]).dictionary_encode(),
+        event_type=pa.array(["CellChange", "CellChange"], pa.large_string()),
         user_name=pa.array(["a", "b"], pa.large_string()),
     )
-    assert decode(ipc(table)).table.column("user_name").to_pylist() == ["a", "b"]
+    batch = decode(ipc(table))
+    assert batch.table.column("user_name").to_pylist() == ["a", "b"]
+    assert batch.table.column("event_type").to_pylist() == ["cell_change", "cell_change"]
+
+
+def test_arrow_dictionary_columns_are_refused() -> None:
+    """A dictionary expands beyond its bytes on the wire (tests/api/ingest/test_decoding_limits.py)."""
+    with pytest.raises(ApiError) as info:
+        decode(ipc(base_table(event_type=pa.array(["CellChange", "CellChange"]).dictionary_encode())))
+    assert (info.value.status, "'event_type'" in info.value.message) == (400, True)
 
 
 @pytest.mark.parametrize(
