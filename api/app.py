@@ -28,6 +28,7 @@ from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.routes import cells, events, exports, ingest, ops, sessions, stats
 from api.routes.ops import VERSION
+from api.routes.pages import install_pages
 from api.settings import Settings
 from storage.base import EventStore
 from storage.errors import StoreError
@@ -85,6 +86,8 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
         version=VERSION,
         summary="Columnar store and HTTP API for spreadsheet audit events.",
         lifespan=_lifespan(settings, store, metrics),
+        docs_url=None,  # /docs and /redoc come from api.routes.pages, with vendored assets
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_openapi(app)
@@ -100,4 +103,5 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     for module in (events, cells, stats, sessions):
         app.include_router(module.router, dependencies=[read, timed])
     app.include_router(exports.router, dependencies=[admin, timed])
+    install_pages(app)  # /, /docs, /redoc and /static: no key for the HTML, the data calls need one
     return app
