@@ -24,7 +24,9 @@ Secrets handling
     up in access logs).
 
 No keys configured: every request is allowed as principal `anonymous` (the CLI then binds to
-loopback only).
+loopback only), within what `api.hostguard` lets through: a Host the server answers, and for
+state-changing methods a JSON/NDJSON/Arrow Content-Type and no foreign Origin, so that a web page
+in the operator's browser cannot use the open server.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from fastapi import Request
 from starlette.datastructures import Headers
 
 from api.errors import ApiError
+from api.hostguard import guard_of
 
 __all__ = [
     "ANONYMOUS",
@@ -305,8 +308,9 @@ def _record(request: Request, principal: Principal) -> None:
 
 
 def authorize(request: Request, scope: str) -> Principal:
-    """Authenticate the request and check `scope`; raises ApiError 401/403."""
+    """Authenticate the request and check `scope`; raises ApiError 401/403 (421/415 via the guard)."""
     ring = keyring_of(request)
+    guard_of(request).check(request, keys_enabled=ring.enabled)
     if not ring.enabled:
         _record(request, ANONYMOUS)
         return ANONYMOUS

@@ -1,18 +1,26 @@
-"""The `govtrack` command: `govtrack serve [--host HOST] [--port PORT]`.
+"""The `govtrack` command: `govtrack serve [--host HOST] [--port PORT]` and `govtrack keys ...`.
 
 Settings come from `GOVTRACK_*` environment variables, read once here and passed to
-`create_app`; `--host`/`--port` override `GOVTRACK_HOST`/`GOVTRACK_PORT`.
+`create_app`; `--host`/`--port` override `GOVTRACK_HOST`/`GOVTRACK_PORT` (and the host served is
+one the app answers in its Host check, see api.hostguard).
 Shutdown on SIGTERM/SIGINT is described in `api.server`; a graceful stop exits 0.
+
+`govtrack keys new --scopes ingest,read` makes an API key: the key for the client, printed once,
+and its SHA-256 entry for GOVTRACK_API_KEYS or a keys file, so the server's configuration never
+holds the plaintext. `govtrack keys secret` prints a random secret (cursor secret, ClickHouse
+password). Neither reads settings or touches the network. Exit codes: 0 done, 2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import secrets
 import sys
 from collections.abc import Sequence
+from typing import Final
 
-from api.auth import keyring_from_settings
+from api.auth import HASH_PREFIX, SCOPES, hash_key, keyring_from_settings
 from api.logging import configure_logging, get_logger
 from api.settings import Settings
 
@@ -29,8 +37,13 @@ environment (read once at start):
                             "sha256:<hex>:scopes" for a key stored hashed.
                             With no keys the server binds loopback only.
   GOVTRACK_API_KEYS_FILE    keys file, "<key-or-sha256:hex> scope+scope" per line
-                            (python -m api.auth new ingest prints a fresh key and its line)
+                            (govtrack keys new --scopes ingest prints a fresh key and its line)
   GOVTRACK_ALLOW_UNAUTHENTICATED_BIND  true: allow a non-loopback bind without API keys
+  GOVTRACK_ALLOWED_HOSTS    comma-separated host names answered besides 127.0.0.1, localhost,
+                            [::1] and --host (ports ignored; * for any). Without keys any other
+                            Host is 421, and POST/PUT/PATCH/DELETE need a JSON, NDJSON or Arrow
+                            Content-Type (415) and no foreign Origin (403); with keys the host
+                            list is enforced only when set
   GOVTRACK_HOST, GOVTRACK_PORT         defaults for --host / --port (127.0.0.1, 8000)
   GOVTRACK_MAX_BATCH_EVENTS (10000), GOVTRACK_MAX_BODY_BYTES (67108864, after decompression)
   GOVTRACK_LOG_LEVEL        debug|info|warning|error (default info)
@@ -59,6 +72,66 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: Bytes of randomness in a new key or secret (256 bits).
+SECRET_BYTES: Final = 32
+
+
+def _scopes(text: str) -> list[str]:
+    """`ingest,read` or `ingest+read` -> ["ingest", "read"]; argparse reports a bad one (exit 2)."""
+    scopes = [s.strip() for s in text.replace("+", ",").split(",") if s.strip()]
+    unknown = sorted(set(scopes) - SCOPES)
+    if not scopes or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown scope(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(sorted(SCOPES))}"
+        )
+    return sorted(set(scopes), key=["ingest", "read", "admin"].index)
+
+
+def _keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = commands.add_parser(
+        "keys",
+        help="make API keys and secrets (prints them; stores nothing)",
+        description="Make API keys and secrets for GOVTRACK_API_KEYS, GOVTRACK_CURSOR_SECRET and the "
+        "ClickHouse password. Output goes to stdout only; exit 0, or 2 on a usage error.",
+    )
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    new = actions.add_parser(
+        "new",
+        help="a new API key and its hashed configuration entry",
+        description="Print a new random API key (give it to the client; it is shown once) and the "
+        "entry that admits it: `sha256:<digest>:scope+scope` for GOVTRACK_API_KEYS (several entries "
+        "are joined with commas), or a keys-file line. The server never needs the plaintext.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  govtrack keys new --scopes ingest,read",
+    )
+    new.add_argument(
+        "--scopes",
+        type=_scopes,
+        required=True,
+        help=f"comma-separated scopes: {', '.join(sorted(SCOPES))} (admin implies read)",
+    )
+    actions.add_parser(
+        "secret",
+        help="a random secret (cursor secret, ClickHouse password)",
+        description="Print 64 random hex digits, safe in URLs and env files: use it for "
+        "GOVTRACK_CURSOR_SECRET or CLICKHOUSE_PASSWORD.",
+    )
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """`govtrack keys new|secret`: print, store nothing."""
+    if args.keys_command == "secret":
+        print(secrets.token_hex(SECRET_BYTES))
+        return 0
+    key = secrets.token_urlsafe(SECRET_BYTES)
+    digest = HASH_PREFIX + hash_key(key).hex()
+    scopes = "+".join(args.scopes)
+    print(f"key: {key}")
+    print(f"GOVTRACK_API_KEYS entry: {digest}:{scopes}")
+    print(f"keys-file line: {digest} {scopes}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="govtrack",
@@ -78,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, help="TCP port (default: GOVTRACK_PORT or 8000; 0 picks a free one)"
     )
+    _keys_parser(commands)
     return parser
 
 
@@ -120,11 +194,14 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `govtrack` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        return _keys(args)
     settings = Settings()
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     if args.command == "serve":
-        return _serve(settings, host, port)
+        # The host served is one the app answers (Host check of api.hostguard).
+        return _serve(settings.model_copy(update={"host": host, "port": port}), host, port)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

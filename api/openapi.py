@@ -6,8 +6,9 @@ infer what they take; and its default 422 `HTTPValidationError` is not what this
 So the routes declare their parameters and bodies from the tables here (`openapi_extra`), their
 error statuses with `ErrorBody` (`errors(...)`), and `install_openapi` post-processes the schema in
 one place: FastAPI's 422 body becomes the contract's error shape, and the statuses that apply
-across routes are added where they apply (401/403 where a scope guard runs, 503 while shutting
-down everywhere but /live, 500 everywhere). Declaring never changes what a route accepts.
+across routes are added where they apply (401/403/421 where a scope guard runs, 415 where it
+guards a state-changing method, 503 while shutting down everywhere but /live, 500 everywhere).
+Declaring never changes what a route accepts.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from api.auth import ScopeGuard
 from api.filters import LIST_FIELDS, MAX_LIST_VALUES, SCALAR_FIELDS, VALUE_LIMITS
 from api.formats import MEDIA_TYPES
+from api.hostguard import STATE_CHANGING_METHODS
 from storage.schema import FIELDS, INPUT_FIELDS
 
 __all__ = [
@@ -63,11 +65,15 @@ class ErrorBody(BaseModel):
 _WHY: Final[dict[int, str]] = {
     400: "invalid request (`invalid_query`, `invalid_cursor`, `invalid_json`, ...)",
     401: "an API key is required or not valid (when keys are configured)",
-    403: "the API key lacks the scope this route needs",
+    403: "the API key lacks the scope this route needs (`forbidden`), or, with no keys configured, a "
+    "state-changing request from a foreign Origin (`origin_not_allowed`)",
     404: "not found",
     409: "conflict",
     413: "request too large",
-    415: "unsupported Content-Type or Content-Encoding",
+    415: "unsupported Content-Type or Content-Encoding; with no keys configured, every state-changing "
+    "request needs a JSON, NDJSON or Arrow Content-Type",
+    421: "the Host header names a host this server does not answer (`host_not_allowed`): always with "
+    "no keys configured, with keys once GOVTRACK_ALLOWED_HOSTS is set",
     422: "the request is well-formed but invalid",
     429: "overloaded; retry after `Retry-After` seconds",
     500: "internal error (details are logged, never returned)",
@@ -286,7 +292,7 @@ def _error_response(status: int) -> dict[str, Any]:
     return {"description": _WHY[status], "content": {"application/json": {"schema": _ERROR_REF}}}
 
 
-def _complete(operation: dict[str, Any], path: str, dependant: Dependant) -> None:
+def _complete(operation: dict[str, Any], path: str, method: str, dependant: Dependant) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if "422" in responses and "HTTPValidationError" in str(responses["422"]):
         # FastAPI's own validation: query/path problems are answered 400, body/header ones 422
@@ -296,8 +302,8 @@ def _complete(operation: dict[str, Any], path: str, dependant: Dependant) -> Non
         if _takes(dependant, "query_params") or _takes(dependant, "path_params"):
             responses.setdefault("400", _error_response(400))
     cross = [500] + ([] if path == "/live" else [503])
-    if _guarded(dependant):
-        cross += [401, 403]
+    if _guarded(dependant):  # the guard also runs api.hostguard's Host/Origin/Content-Type rules
+        cross += [401, 403, 421] + ([415] if method.upper() in STATE_CHANGING_METHODS else [])
     for status in cross:
         responses.setdefault(str(status), _error_response(status))
 
@@ -321,7 +327,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, operation in operations.items():
             dependant = dependants.get((path, method))
             if dependant is not None:
-                _complete(operation, path, dependant)
+                _complete(operation, path, method, dependant)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     allow_unauthenticated_bind: bool = False
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated host names the server answers besides 127.0.0.1, localhost, [::1] "
+        "and --host (ports ignored; * for any); without API keys any other Host header is 421, and "
+        "with keys it is enforced once set",
+    )
     writer_max_rows: int = Field(
         default=50_000, ge=1, description="most rows one group-committed append takes"
     )
@@ -199,6 +205,13 @@ class Settings(BaseSettings):
     def _parse_prefixes(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(h.strip() for h in value.split(",") if h.strip())
         return value
 
     @field_validator("log_level", mode="before")

@@ -322,10 +322,14 @@ def test_principal_is_recorded_as_key_id(client: TestClient) -> None:
 
 
 def test_no_keys_configured_allows_everything_as_anonymous() -> None:
+    """Every scope, as `anonymous`, for what a web page cannot forge (api.hostguard: JSON types)."""
+    json_type = {"Content-Type": "application/json"}
     with TestClient(make_app(KeyRing())) as open_client:
-        assert open_client.post("/ingest").status_code == 200
-        assert open_client.post("/admin", headers={"X-API-Key": WRONG_KEY}).status_code == 200
+        assert open_client.post("/ingest", headers=json_type).status_code == 200
+        assert open_client.post("/admin", headers={**json_type, "X-API-Key": WRONG_KEY}).status_code == 200
         assert open_client.get("/read").json()["principal"] == ANONYMOUS.key_id
+        assert_error(open_client.post("/ingest"), 415, "unsupported_media_type")
+        assert_error(open_client.get("/read", headers={"Host": "evil.example"}), 421, "host_not_allowed")
 
 
 def test_unwired_app_fails_closed() -> None:
