@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Request
 from api import runtime
 from api.auth import install_keyring, keyring_from_settings, require_scope
 from api.errors import install_error_handlers
+from api.hostguard import RequestGuard, install_request_guard
 from api.logging import ensure_logging, get_logger
 from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
 from api.metrics import router as metrics_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     install_openapi(app)
     install_metrics(app, metrics)
     install_keyring(app, keyring_from_settings(settings))
+    install_request_guard(app, RequestGuard.from_settings(settings))
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
     read, admin = Depends(require_scope("read")), Depends(require_scope("admin"))
