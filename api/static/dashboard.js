@@ -391,7 +391,8 @@ async function loadCell(where) {
     );
     fillBody($("cell-history-table"), rows.length ? rows : [emptyRow(7, "No recorded change of this cell")]);
     const label = `${baseName(body.workbook_name)} › ${body.sheet_name} › ${body.cell_address}`;
-    status.textContent = `${body.changes.length} changes of ${label}, newest first`;
+    const count = body.changes.length === 1 ? "1 change" : `${body.changes.length} changes`;
+    status.textContent = `${count} of ${label}, newest first`;
     table.dataset.state = "ready";
   } catch (error) {
     table.dataset.state = "error";

@@ -8,12 +8,15 @@ saves the whole page as docs/dashboard.png (or `--out`). On demand only; not par
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import tempfile
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pyarrow as pa
+from selenium.webdriver.common.by import By
 
 from analytics.demo import generate_events
 from tests.e2e.browser import chromium, console_entries, wait_for
@@ -24,55 +27,68 @@ ARROW = "application/vnd.apache.arrow.stream"
 CHUNK = 2_000
 
 
-def demo_body(n: int, start: dt.datetime) -> list[bytes]:
-    """`n` demo events over five days from `start`, as Arrow IPC stream bodies of CHUNK events."""
-    table = generate_events(n, seed=7, start=start, days=5, users=14, workbooks=24, events_per_session=30)
-    table = table.drop_columns(
-        [c for c in ("received_at", "batch_id", "attributes") if c in table.column_names]
-    )
-    bodies = []
-    for offset in range(0, table.num_rows, CHUNK):
-        sink = pa.BufferOutputStream()
-        part = table.slice(offset, CHUNK)
-        with pa.ipc.new_stream(sink, part.schema) as writer:
-            writer.write_table(part)
-        bodies.append(sink.getvalue().to_pybytes())
-    return bodies
-
-
-def seed(base: str, n: int) -> None:
-    """Post the demo events; every batch must be stored whole."""
+def demo_events(n: int) -> pa.Table:
+    """`n` demo events over the five days before yesterday, in the columns a producer sends."""
     start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=6)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
+    table = generate_events(n, seed=7, start=start, days=5, users=14, workbooks=24, events_per_session=30)
+    return table.drop_columns(
+        [c for c in ("received_at", "batch_id", "attributes") if c in table.column_names]
+    )
+
+
+def seed(base: str, table: pa.Table) -> None:
+    """Post `table` as Arrow IPC streams of CHUNK events; every batch must be stored whole."""
     with httpx.Client(base_url=base, timeout=120) as http:
-        for body in demo_body(n, start):
-            resp = http.post("/api/events", content=body, headers={"Content-Type": ARROW})
+        for offset in range(0, table.num_rows, CHUNK):
+            sink = pa.BufferOutputStream()
+            part = table.slice(offset, CHUNK)
+            with pa.ipc.new_stream(sink, part.schema) as writer:
+                writer.write_table(part)
+            resp = http.post(
+                "/api/events", content=sink.getvalue().to_pybytes(), headers={"Content-Type": ARROW}
+            )
             assert resp.status_code == 200, resp.text
 
 
+def busiest_cell(table: pa.Table) -> dict[str, str]:
+    """The (workbook, sheet, cell) changed most often: the history worth showing."""
+    keys = ["workbook_name", "sheet_name", "cell_address"]
+    counts = pl.from_arrow(table.select(keys)).drop_nulls().group_by(keys).len().sort("len", descending=True)
+    assert isinstance(counts, pl.DataFrame)
+    return {k: str(counts[k][0]) for k in keys}
+
+
 def shoot(out: Path, events: int, width: int) -> None:
-    """Serve, seed, load `/`, wait for the chart and the tables, save a full-page PNG."""
+    """Serve, seed, load `/`, wait for the chart and tables, show a cell's history, save the whole page."""
+    table = demo_events(events)
     with tempfile.TemporaryDirectory(prefix="govtrack-shot-") as tmp:
         dirs = ServerDirs(Path(tmp))
         server = Server(dirs, dirs.parquet_url)
         try:
             server.wait_ready()
-            seed(server.base, events)
+            seed(server.base, table)
             with chromium(width=width, height=1000) as driver:
                 driver.get(f"{server.base}/")
-                wait_for(driver, "return document.querySelector('#timeseries-chart canvas')")
-                wait_for(
-                    driver, "return document.querySelectorAll('#events-table tbody tr[data-event-id]').length"
-                )
+                wait_for(driver, "return document.body.dataset.ready === 'true'")
                 wait_for(
                     driver, "return document.querySelectorAll('#tail-table tbody tr[data-event-id]').length"
                 )
-                height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-                driver.set_window_size(width, height)
-                wait_for(driver, "return new Promise(r => setTimeout(() => r(true), 500))")
+                cell_form = driver.find_element(By.ID, "cell-form")
+                for name, value in busiest_cell(table).items():
+                    cell_form.find_element(By.NAME, name).send_keys(value)
+                driver.find_element(By.ID, "cell-search").click()
+                wait_for(
+                    driver, "return document.getElementById('cell-history-table').dataset.state === 'ready'"
+                )
+                driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
+                wait_for(driver, "return window.scrollY === 0")
+                shot = driver.execute_cdp_cmd(
+                    "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+                )
                 out.parent.mkdir(parents=True, exist_ok=True)
-                driver.save_screenshot(str(out))
+                out.write_bytes(base64.b64decode(shot["data"]))
                 errors = console_entries(driver)
                 assert not errors, errors
         finally:
