@@ -110,7 +110,7 @@ def test_pretty_printed_negative_zero() -> None:
 @pytest.mark.parametrize("digits", [99, 100, 4000, 5000])
 @pytest.mark.parametrize("kind", ["json", "ndjson"])
 def test_huge_integers_keep_their_text(kind: Literal["json", "ndjson"], digits: int) -> None:
-    """int -> str is quadratic (and refused past 4300 digits): huge ones take the exact path."""
+    """Huge ints take the exact path: int -> str is quadratic, and refused past 4300 digits."""
     big = "9" * digits
     text = event_text(new=big, old="-" + big, extra=f"[{big}]")
     body = text if kind == "ndjson" else f'{{"events": [{text}]}}'
