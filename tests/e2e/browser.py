@@ -21,7 +21,15 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium", "console_entries", "requested_urls", "wait_for"]
+__all__ = [
+    "CHROMEDRIVER",
+    "CHROMIUM",
+    "chromium",
+    "console_entries",
+    "requested_urls",
+    "requests_sent",
+    "wait_for",
+]
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 CHROMEDRIVER: Final = Path("/usr/bin/chromedriver")
@@ -69,14 +77,22 @@ def console_entries(driver: Chrome, level: str = "SEVERE") -> list[str]:
     return [str(e["message"]) for e in _log(driver, "browser") if e["level"] == level]
 
 
-def requested_urls(driver: Chrome) -> list[str]:
-    """Every URL the browser requested since the last call (DevTools `Network.requestWillBeSent`)."""
-    urls: list[str] = []
+def requests_sent(driver: Chrome) -> list[dict[str, Any]]:
+    """Every request the pages made since the last call, in order.
+
+    DevTools `Network.requestWillBeSent`'s `request` objects: `url`, `method`, `headers`.
+    """
+    sent: list[dict[str, Any]] = []
     for entry in _log(driver, "performance"):
         message: dict[str, Any] = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
-            urls.append(str(message["params"]["request"]["url"]))
-    return urls
+            sent.append(message["params"]["request"])
+    return sent
+
+
+def requested_urls(driver: Chrome) -> list[str]:
+    """Every URL the pages requested since the last call."""
+    return [str(r["url"]) for r in requests_sent(driver)]
 
 
 def wait_for(driver: Chrome, script: str, timeout_s: float = 30.0) -> Any:

@@ -55,8 +55,9 @@ def seed(base: str, table: pa.Table) -> None:
 def busiest_cell(table: pa.Table) -> dict[str, str]:
     """The (workbook, sheet, cell) changed most often: the history worth showing."""
     keys = ["workbook_name", "sheet_name", "cell_address"]
-    counts = pl.from_arrow(table.select(keys)).drop_nulls().group_by(keys).len().sort("len", descending=True)
-    assert isinstance(counts, pl.DataFrame)
+    cells = pl.from_arrow(table.select(keys))
+    assert isinstance(cells, pl.DataFrame)
+    counts = cells.drop_nulls().group_by(keys).len().sort("len", descending=True)
     return {k: str(counts[k][0]) for k in keys}
 
 

@@ -25,7 +25,7 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.e2e.browser import chromium, console_entries, requested_urls, wait_for
+from tests.e2e.browser import chromium, console_entries, requested_urls, requests_sent, wait_for
 from tests.e2e.server import Server, ServerDirs
 
 pytestmark = pytest.mark.slow
@@ -279,8 +279,9 @@ def test_dashboard_shows_the_seeded_figures(served: Served, driver: Chrome) -> N
 
 
 def test_filter_paging_cell_history_and_tail(served: Served, driver: Chrome) -> None:
-    open_dashboard(driver, served.base)
     console_entries(driver)
+    open_dashboard(driver, served.base)
+    assert console_entries(driver) == []
 
     # filter: bob's cell changes, five per page, followed to the last page and one back
     form = driver.find_element(By.ID, "events-form")
@@ -449,18 +450,28 @@ def test_server_with_keys_asks_for_one_then_works(
         wait_for(
             driver, "return document.getElementById('auth-message').textContent.includes('not accepted')"
         )
-        console_entries(driver)
+        refused = console_entries(driver)
+        assert refused, "Chromium logged no refused request"
+        assert all(" 401 " in m or " 403 " in m for m in refused), refused
         give(READ_KEY)
         wait_for(driver, "return document.body.dataset.ready === 'true'")
         assert driver.find_element(By.ID, "auth-panel").is_displayed() is False
         assert number(driver, "total-events") == 20
         assert driver.execute_script("return sessionStorage.getItem('govtrack.apiKey')") == READ_KEY
+        entering = requests_sent(driver)
         driver.refresh()  # the key is kept for the tab
         open_dashboard(driver, server.base)
         assert number(driver, "total-events") == 20
         assert console_entries(driver) == []
-        urls = requested_urls(driver)
-        assert_loopback_only(urls)
-        assert not [u for u in urls if READ_KEY in u or INGEST_KEY in u], "a key travelled in a URL"
+        reloaded = requests_sent(driver)
+        for sent in (entering, reloaded):
+            urls = [str(r["url"]) for r in sent]
+            assert_loopback_only(urls)
+            assert not [u for u in urls if READ_KEY in u or INGEST_KEY in u or "not-a-key" in u], urls
+        keys_sent = [
+            {r["headers"].get("X-API-Key") for r in sent if urlsplit(r["url"]).path.startswith("/api/")}
+            for sent in (entering, reloaded)
+        ]
+        assert keys_sent == [{None, INGEST_KEY, "not-a-key", READ_KEY}, {READ_KEY}]  # in the header only
     finally:
         server.stop()
