@@ -1,34 +1,84 @@
-"""The analysts' client: govtrack's HTTP API in, polars DataFrames out.
+r"""The analysts' client: govtrack's HTTP API in, polars DataFrames out.
 
-Events travel as Arrow IPC streams (no JSON round trip) and the client follows cursors until the
-result is complete. The client is synchronous and holds one `httpx.Client`; pass `http=` to reuse
-your own (for example a FastAPI TestClient in tests).
+One typed method per read endpoint. Events travel as Arrow IPC streams (no JSON round trip) and
+paging is hidden: `iter_events` yields one DataFrame per page, following the keyset cursor, and
+`events` collects them; `scan_events` defers the whole read to `collect()` of a LazyFrame.
+Answers 429 and 503 are retried after the server's Retry-After, a bounded number of times
+(`analytics.http.RetryPolicy`); any other error answer raises `GovtrackError` carrying the
+contract's code, message, details and request id.
+
+The client is synchronous and holds one `httpx.Client`; pass `http=` to reuse your own (a
+FastAPI TestClient in tests).
+
+    with GovtrackClient("http://127.0.0.1:8000", api_key="...") as gt:
+        edits = gt.events(user_name="CORP\\alice", event_type=["cell_change", "formula_change"])
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any, Final
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 import httpx
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-__all__ = ["GovtrackClient", "GovtrackError"]
+from analytics.http import RETRYABLE, GovtrackError, RetryPolicy, error_from
+
+__all__ = ["EventFilters", "ExportManifest", "GovtrackClient", "GovtrackError", "RetryPolicy", "Stats"]
 
 ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
+#: Rows per Arrow page: the API streams up to 1,000,000; pages above 10,000 count as large reads.
 DEFAULT_PAGE_ROWS: Final = 250_000
+SESSION_PAGE_ROWS: Final = 10_000
+Bucket = Literal["minute", "hour", "day", "week"]
+GroupBy = Literal["event_type", "user_name", "workbook_name"]
+Order = Literal["asc", "desc"]
+_UTC_US: Final = pl.Datetime("us", "UTC")
 
 
-class GovtrackError(RuntimeError):
-    """An error answer of the API, with its HTTP status and the contract's error code."""
+class EventFilters(TypedDict, total=False):
+    """The contract's read filters; `from_` is inclusive, `to` exclusive; list fields take lists."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
+    from_: dt.datetime | str
+    to: dt.datetime | str
+    event_type: str | Sequence[str]
+    user_name: str | Sequence[str]
+    workbook_name: str | Sequence[str]
+    sheet_name: str | Sequence[str]
+    machine_name: str
+    session_id: str
+    correlation_id: str
+    cell_address: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """`GET /api/stats`: exact totals, and the three count tables sorted by count, then key."""
+
+    total_events: int
+    unique_users: int
+    unique_workbooks: int
+    unique_sessions: int
+    first_event_at: dt.datetime | None
+    last_event_at: dt.datetime | None
+    by_event_type: pl.DataFrame
+    top_users: pl.DataFrame
+    top_workbooks: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """`POST /api/exports`: where the Parquet files went, how many rows, and each file's sha256."""
+
+    destination: str
+    rows: int
+    files: pl.DataFrame
+    raw: dict[str, Any]
 
 
 def _param(value: Any) -> Any:
@@ -41,9 +91,12 @@ def _param(value: Any) -> Any:
 
 
 def _params(filters: dict[str, Any]) -> dict[str, Any]:
-    """Python-friendly names (`from_`, `start`, `end`) to the API's, datetimes to ISO-8601, None dropped."""
-    renamed = {"from_": "from", "start": "from", "end": "to", "to_": "to"}
-    return {renamed.get(k, k): _param(v) for k, v in filters.items() if v is not None}
+    """Python names (`from_`) to the API's (`from`), datetimes to ISO-8601 (naive = UTC), None dropped."""
+    return {("from" if k == "from_" else k): _param(v) for k, v in filters.items() if v is not None}
+
+
+def _utc(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class _ByteStream:
@@ -73,7 +126,15 @@ class _ByteStream:
 
 
 class GovtrackClient:
-    """Read events, statistics, sessions and cell histories as polars DataFrames."""
+    """Read events, statistics, sessions, cell histories and exports as polars DataFrames.
+
+    Args:
+        base_url: the server, e.g. `http://127.0.0.1:8000`.
+        api_key: a key with the `read` scope (`admin` for exports), sent as `X-API-Key`.
+        timeout: seconds per HTTP operation.
+        retry: how 429/503 answers are retried (default: 5 times, Retry-After capped at 30 s).
+        http: an httpx.Client to use instead of a new one (not closed by `close()`).
+    """
 
     def __init__(
         self,
@@ -81,13 +142,14 @@ class GovtrackClient:
         api_key: str | None = None,
         *,
         timeout: float = 300.0,
+        retry: RetryPolicy | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        headers = {"X-API-Key": api_key} if api_key else {}
         self._owned = http is None
-        self._http = http if http is not None else httpx.Client(base_url=base_url, timeout=timeout)
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
         self._base = base_url.rstrip("/")
-        self._headers = headers
+        self._headers = {"X-API-Key": api_key} if api_key else {}
+        self.retry = retry or RetryPolicy()
 
     def close(self) -> None:
         """Close the HTTP connection pool (only when this client created it)."""
@@ -100,24 +162,36 @@ class GovtrackClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _url(self, path: str) -> str:
-        return f"{self._base}{path}"
+    # -- plumbing ------------------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
-        response = self._http.get(self._url(path), params=params, headers=self._headers)
-        _raise_for_error(response)
-        return response
+    def _send(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        url = f"{self._base}{path}"
+        headers = self._headers | kwargs.pop("headers", {})
+        return self.retry.call(
+            lambda: self._http.request(method, url, params=params, headers=headers, **kwargs)
+        )
 
-    def events(
-        self, *, max_rows: int | None = None, page_rows: int = DEFAULT_PAGE_ROWS, **filters: Any
-    ) -> pl.DataFrame:
-        """Every matching event (or the first `max_rows`), following cursors, as one DataFrame.
+    def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._send("GET", path, params=params).json()
 
-        Filters are the API's (`from_`/`start`, `to`/`end`, `event_type`, `user_name`, ... lists
-        allowed); `order` is `desc` by default like the API.
+    # -- events --------------------------------------------------------------------------------
+
+    def iter_events(
+        self,
+        *,
+        order: Order = "desc",
+        page_rows: int = DEFAULT_PAGE_ROWS,
+        max_rows: int | None = None,
+        **filters: Unpack[EventFilters],
+    ) -> Iterator[pl.DataFrame]:
+        """The matching events one page at a time (each a DataFrame), newest first by default.
+
+        Pages follow the server's keyset cursor, so every match is visited exactly once even while
+        events arrive. Stops after `max_rows` rows when given.
         """
-        params = _params(filters)
-        tables: list[pa.Table] = []
+        params = _params(dict(filters)) | {"order": order}
         rows = 0
         cursor: str | None = None
         while max_rows is None or rows < max_rows:
@@ -125,73 +199,196 @@ class GovtrackClient:
             page, cursor = self._arrow_page(
                 params | {"limit": limit} | ({"cursor": cursor} if cursor else {})
             )
-            tables.append(page)
-            rows += page.num_rows
+            rows += page.height
+            if page.height or rows == 0:
+                yield page
             if cursor is None:
-                break
-        table = pa.concat_tables(tables) if tables else None
-        return pl.DataFrame(pl.from_arrow(table)) if table is not None else pl.DataFrame()
+                return
 
-    def _arrow_page(self, params: dict[str, Any]) -> tuple[pa.Table, str | None]:
+    def events(
+        self,
+        *,
+        order: Order = "desc",
+        page_rows: int = DEFAULT_PAGE_ROWS,
+        max_rows: int | None = None,
+        **filters: Unpack[EventFilters],
+    ) -> pl.DataFrame:
+        """Every matching event (or the first `max_rows`) as one DataFrame; see `iter_events`."""
+        pages = list(self.iter_events(order=order, page_rows=page_rows, max_rows=max_rows, **filters))
+        return pl.concat(pages, how="vertical") if pages else pl.DataFrame()
+
+    def scan_events(self, *, order: Order = "desc", **filters: Unpack[EventFilters]) -> pl.LazyFrame:
+        """The matching events as a LazyFrame: nothing is fetched until it is collected.
+
+        The schema is read from one zero-row page, so a query can be planned (and checked) first.
+        """
+        schema = self._arrow_page(_params(dict(filters)) | {"limit": 1, "order": order})[0].clear().schema
+        return pl.defer(lambda: self.events(order=order, **filters), schema=schema)
+
+    def _arrow_page(self, params: dict[str, Any]) -> tuple[pl.DataFrame, str | None]:
+        """One Arrow page and the cursor after it; 429/503 before the body are retried."""
+        url = f"{self._base}/api/events"
         headers = self._headers | {"Accept": ARROW_STREAM}
-        with self._http.stream("GET", self._url("/api/events"), params=params, headers=headers) as response:
-            if response.status_code >= 400:
+        attempt = 0
+        while True:
+            with self._http.stream("GET", url, params=params, headers=headers) as response:
+                if response.status_code < 400:
+                    reader = ipc.open_stream(pa.PythonFile(_ByteStream(response.iter_bytes()), mode="r"))
+                    frame = pl.DataFrame(pl.from_arrow(reader.read_all()))
+                    return frame, response.headers.get("x-next-cursor")
                 response.read()
-                _raise_for_error(response)
-            reader = ipc.open_stream(pa.PythonFile(_ByteStream(response.iter_bytes()), mode="r"))
-            table = reader.read_all()
-            return table, response.headers.get("x-next-cursor")
+                error = error_from(response)
+            if response.status_code not in RETRYABLE or attempt >= self.retry.max_retries:
+                raise error
+            self.retry.pause(error, attempt)
+            attempt += 1
 
-    def stats(self, *, top: int | None = None, **filters: Any) -> dict[str, Any]:
-        """The dashboard summary as the API returns it."""
-        result: dict[str, Any] = self._get("/api/stats", _params(filters | {"top": top})).json()
-        return result
-
-    def timeseries(self, bucket: str = "hour", group_by: str | None = None, **filters: Any) -> pl.DataFrame:
-        """Columns ts (UTC datetime), group, count; zero-filled by the server."""
-        params = _params(filters | {"bucket": bucket, "group_by": group_by})
-        series = self._get("/api/stats/timeseries", params).json()["series"]
-        schema = {"ts": pl.String, "group": pl.String, "count": pl.Int64}
-        frame = pl.DataFrame(series, schema=schema, orient="row") if series else pl.DataFrame(schema=schema)
-        return frame.with_columns(pl.col("ts").str.to_datetime(time_unit="us", time_zone="UTC"))
-
-    def sessions(self, *, max_rows: int | None = None, **filters: Any) -> pl.DataFrame:
-        """Sessions newest first (filters `user_name`, `from_`, `to`), following the next-page header."""
-        params = _params(filters) | {"limit": 10_000}
-        rows: list[dict[str, Any]] = []
-        while max_rows is None or len(rows) < max_rows:
-            response = self._get("/api/sessions", params)
-            rows.extend(response.json())
-            cursor = response.headers.get("x-next-cursor")
-            if cursor is None:
-                break
-            params = params | {"cursor": cursor}
-        return _with_times(_frame(rows[:max_rows] if max_rows else rows), ("start_time", "end_time"))
+    def event(self, event_id: str) -> pl.DataFrame:
+        """The event with that id as a one-row DataFrame; `GovtrackError` 404 when there is none."""
+        row = self._get_json(f"/api/events/{event_id}")
+        return _with_times(pl.DataFrame([row]), ("timestamp", "received_at"))
 
     def cell_history(
         self, workbook_name: str, sheet_name: str, cell_address: str, limit: int = 1000
     ) -> pl.DataFrame:
-        """Every change of one cell, newest first."""
-        params = {"workbook_name": workbook_name, "sheet_name": sheet_name, "cell_address": cell_address}
-        changes = self._get("/api/cells/history", params | {"limit": limit}).json()["changes"]
-        return _with_times(_frame(changes), ("timestamp",))
+        """Every change of one cell, newest first: who, when, old -> new value, formula."""
+        params = {
+            "workbook_name": workbook_name,
+            "sheet_name": sheet_name,
+            "cell_address": cell_address,
+            "limit": limit,
+        }
+        return _with_times(_frame(self._get_json("/api/cells/history", params)["changes"]), ("timestamp",))
+
+    # -- figures -------------------------------------------------------------------------------
+
+    def stats(self, *, top: int | None = None, **filters: Unpack[EventFilters]) -> Stats:
+        """Exact totals and the top users, workbooks and event types over the matching events."""
+        body = self._get_json("/api/stats", _params(dict(filters) | {"top": top}))
+        return Stats(
+            total_events=int(body["total_events"]),
+            unique_users=int(body["unique_users"]),
+            unique_workbooks=int(body["unique_workbooks"]),
+            unique_sessions=int(body["unique_sessions"]),
+            first_event_at=_utc(body["first_event_at"]),
+            last_event_at=_utc(body["last_event_at"]),
+            by_event_type=_counts(body["by_event_type"], "event_type"),
+            top_users=_counts(body["top_users"], "user_name"),
+            top_workbooks=_counts(body["top_workbooks"], "workbook_name"),
+        )
+
+    def timeseries(
+        self, bucket: Bucket = "hour", group_by: GroupBy | None = None, **filters: Unpack[EventFilters]
+    ) -> pl.DataFrame:
+        """Columns ts (UTC datetime), group, count; empty buckets are zero (filled by the server)."""
+        params = _params(dict(filters) | {"bucket": bucket, "group_by": group_by})
+        series = self._get_json("/api/stats/timeseries", params)["series"]
+        schema = {"ts": pl.String, "group": pl.String, "count": pl.Int64}
+        frame = pl.DataFrame(series, schema=schema, orient="row") if series else pl.DataFrame(schema=schema)
+        return frame.with_columns(pl.col("ts").str.to_datetime(time_unit="us", time_zone="UTC"))
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def iter_sessions(
+        self,
+        *,
+        user_name: str | None = None,
+        from_: dt.datetime | str | None = None,
+        to: dt.datetime | str | None = None,
+        page_rows: int = SESSION_PAGE_ROWS,
+    ) -> Iterator[pl.DataFrame]:
+        """Sessions newest first, one DataFrame per page (the next page travels in X-Next-Cursor)."""
+        params = _params({"user_name": user_name, "from_": from_, "to": to}) | {"limit": page_rows}
+        while True:
+            response = self._send("GET", "/api/sessions", params=params)
+            yield _sessions_frame(response.json())
+            cursor = response.headers.get("x-next-cursor")
+            if cursor is None:
+                return
+            params = params | {"cursor": cursor}
+
+    def sessions(
+        self,
+        *,
+        user_name: str | None = None,
+        from_: dt.datetime | str | None = None,
+        to: dt.datetime | str | None = None,
+        max_rows: int | None = None,
+    ) -> pl.DataFrame:
+        """Every session (or the first `max_rows`) newest first, as one DataFrame."""
+        pages: list[pl.DataFrame] = []
+        rows = 0
+        for page in self.iter_sessions(user_name=user_name, from_=from_, to=to):
+            pages.append(page)
+            rows += page.height
+            if max_rows is not None and rows >= max_rows:
+                break
+        frame = pl.concat(pages, how="vertical_relaxed") if pages else _sessions_frame([])
+        return frame if max_rows is None else frame.head(max_rows)
+
+    def session(self, session_id: str) -> pl.DataFrame:
+        """One session's figures as a one-row DataFrame; `GovtrackError` 404 when unknown."""
+        return _sessions_frame([self._get_json(f"/api/sessions/{session_id}")])
+
+    # -- exports and ingest --------------------------------------------------------------------
+
+    def export(
+        self, *, destination: str | None = None, timeout: float | None = None, **filters: Unpack[EventFilters]
+    ) -> ExportManifest:
+        """Export matching events as Parquet on the server's side (admin scope); its manifest.
+
+        `destination` is relative to the server's exports folder (default: a fresh directory);
+        `timeout` overrides the client's for this long-running call.
+        """
+        body = _params(dict(filters) | {"destination": destination})
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        raw = self._send("POST", "/api/exports", json=body, **extra).json()
+        files = pl.DataFrame(raw["files"], schema={"path": pl.String, "rows": pl.Int64, "sha256": pl.String})
+        return ExportManifest(
+            destination=str(raw["destination"]), rows=int(raw["rows"]), files=files, raw=raw
+        )
+
+    def ingest(self, events: pa.Table | pl.DataFrame) -> dict[str, Any]:
+        """Post events as one Arrow IPC batch (ingest scope); the server's answer (stored / queued)."""
+        table = events.to_arrow() if isinstance(events, pl.DataFrame) else events
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        response = self._send(
+            "POST",
+            "/api/events",
+            content=sink.getvalue().to_pybytes(),
+            headers={"Content-Type": ARROW_STREAM},
+        )
+        answer: dict[str, Any] = response.json()
+        return answer
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows) if rows else pl.DataFrame()
 
 
+def _counts(pairs: list[dict[str, Any]], key: str) -> pl.DataFrame:
+    return pl.DataFrame(pairs, schema={key: pl.String, "count": pl.Int64})
+
+
+_SESSION_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "session_id": pl.String(),
+    "user_name": pl.String(),
+    "machine_name": pl.String(),
+    "start_time": pl.String(),
+    "end_time": pl.String(),
+    "duration_s": pl.Float64(),
+    "event_count": pl.Int64(),
+    "workbooks": pl.List(pl.String),
+}
+
+
+def _sessions_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema=_SESSION_SCHEMA)
+    return _with_times(frame, ("start_time", "end_time"))
+
+
 def _with_times(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    present = [c for c in columns if c in frame.columns]
+    present = [c for c in columns if c in frame.columns and frame.schema[c] == pl.String]
     return frame.with_columns(pl.col(c).str.to_datetime(time_unit="us", time_zone="UTC") for c in present)
-
-
-def _raise_for_error(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error["message"])
-    except (ValueError, KeyError, TypeError):
-        code, message = "http_error", response.text[:200]
-    raise GovtrackError(response.status_code, code, message)
