@@ -151,6 +151,8 @@ class ClickHouseStore:
         self._dsn, self.cluster = _cluster_flag(dsn)
         self._ddl_dir = ddl_dir / "cluster" if self.cluster else ddl_dir
         self._client: Any = None
+        #: The DDL files the last `open()` applied (empty when the database was up to date).
+        self.migrations_applied: tuple[str, ...] = ()
         parts = urlsplit(self._dsn)
         embedded = parts.scheme.lower() == "chdb"
         if single_writer and not embedded:
@@ -178,7 +180,7 @@ class ClickHouseStore:
         try:
             client.command(q.create_database(self.database, on_cluster=self.cluster))
             client.database = self.database
-            apply_migrations(client, self._ddl_dir)
+            self.migrations_applied = tuple(apply_migrations(client, self._ddl_dir))
         except Exception:
             client.close()
             raise
