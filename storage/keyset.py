@@ -49,7 +49,7 @@ def first_page_rows(batch_bytes: int) -> int:
 
 def _next_page_rows(batch_bytes: int, table: pa.Table, previous: int) -> int:
     """Rows of the next page from the last page's bytes per row; at most doubling each time."""
-    per_row = max(1, int(table.nbytes) // max(1, table.num_rows))
+    per_row: int = max(1, int(table.nbytes) // max(1, int(table.num_rows)))
     return max(MIN_PAGE_ROWS, min(MAX_PAGE_ROWS, 2 * previous, batch_bytes // per_row))
 
 
