@@ -16,7 +16,6 @@ msgspec's encoder converts them: msgspec refuses integers past 4,300 digits, whi
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import Any, Final
@@ -27,7 +26,7 @@ import pyarrow as pa
 
 from api.ingest.body_errors import check_extra_keys
 from api.ingest.limits import DEFAULT_MAX_EXTRA_KEYS
-from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, raw_text, value_text
+from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, value_text
 
 __all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
 
@@ -41,15 +40,9 @@ _HUGE: Final = 10**99
 _HUGE_TEXT: Final = "\x00huge integer\x00"
 
 
-def _int_text(value: int) -> str:
-    return str(value) if -_HUGE < value < _HUGE else _HUGE_TEXT
-
-
-_SCALAR_TEXT: Final[dict[type, Callable[[Any], str]]] = {
-    bool: lambda v: "true" if v else "false",
-    int: _int_text,
-    msgspec.Raw: raw_text,
-}
+_TEXT_KINDS: Final[frozenset[type]] = frozenset({str, type(None)})
+_SCALAR_KINDS: Final[frozenset[type]] = _TEXT_KINDS | frozenset({bool, int, msgspec.Raw})
+_encode_scalar: Final = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +85,33 @@ def columns_from_events(
     keys = set().union(*events)
     check_extra_keys(sum(1 for k in keys if k not in FIELD_OF_ALIAS), max_extra_keys)
     out = RawColumns(len(events), {}, pa.array([], pa.map_(pa.string(), pa.string())))
-    for name, aliases in ALIASES.items():
-        present = [a for a in aliases if a in keys]
-        values = _pull(events, present)
-        out.arrays[name] = _to_array(values, name, out)
+    spelled = {name: [a for a in aliases if a in keys] for name, aliases in ALIASES.items()}
+    plain = _plain_strings(events, spelled)
+    for name, present in spelled.items():
+        array = plain.get(name)
+        out.arrays[name] = array if array is not None else _to_array(_pull(events, present), name, out)
     extras = sorted(k for k in keys if k not in FIELD_OF_ALIAS)
     out.attributes = _attributes(events, extras, out)
     return out
+
+
+def _plain_strings(events: list[dict[str, Any]], spelled: dict[str, list[str]]) -> dict[str, pa.Array]:
+    """Every text field spelled one way in the batch, converted by one Arrow struct conversion.
+
+    The usual batch (one spelling per field, strings or null) becomes Arrow in C, without a Python
+    list per field; a batch where some value is not a string (an issue to report per event) or a
+    field has several spellings takes the per-field path for those (empty result here).
+    """
+    single = {name: present[0] for name, present in spelled.items() if len(present) == 1}
+    texts = [(name, key) for name, key in single.items() if name not in _VALUE_FIELDS]
+    if not texts or any(len(present) > 1 for present in spelled.values()):
+        return {}
+    struct = pa.struct([(key, pa.string()) for _, key in texts])
+    try:
+        converted = pa.array(events, type=struct)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return {}
+    return {name: converted.field(i) for i, (name, _) in enumerate(texts)}
 
 
 def _pull(events: list[dict[str, Any]], present: list[str]) -> list[Any]:
@@ -120,24 +133,30 @@ def _pull(events: list[dict[str, Any]], present: list[str]) -> list[Any]:
 
 def _to_array(values: list[Any], name: str, out: RawColumns) -> pa.Array:
     """Strings straight to Arrow; any other type is converted (cell values) or becomes an issue."""
-    try:
+    kinds = set(map(type, values))
+    if kinds <= _TEXT_KINDS:
         return pa.array(values, type=pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        pass
-    if name in _VALUE_FIELDS:
-        try:
-            texts = [v if v is None or type(v) is str else _SCALAR_TEXT[type(v)](v) for v in values]
-        except KeyError:
-            convert = _value_or_issue
-        else:
-            if "0" in texts and any(type(v) is int and v == 0 for v in values):
-                out.zero_ints = True
-            if _HUGE_TEXT in texts:
-                out.huge_ints = True
-            return pa.array(texts, pa.string())
-    else:
-        convert = _string_or_issue
+    if name in _VALUE_FIELDS and kinds <= _SCALAR_KINDS:
+        return _scalar_texts(values, kinds, out)
+    convert = _value_or_issue if name in _VALUE_FIELDS else _string_or_issue
     return pa.array([convert(v, i, name, out) for i, v in enumerate(values)], type=pa.string())
+
+
+def _scalar_texts(values: list[Any], kinds: set[type], out: RawColumns) -> pa.Array:
+    """Cell values of scalar JSON types as their text, one msgspec encoder call each.
+
+    The encoder writes a `Raw` number as sent, an int in digits and a bool as true/false. Ints are
+    looked at first: a huge one is never converted (see the module doc), a 0 may have been `-0`.
+    """
+    if int in kinds:
+        ints = [v for v in values if type(v) is int]
+        if 0 in ints:
+            out.zero_ints = True
+        if any(not -_HUGE < v < _HUGE for v in ints):
+            out.huge_ints = True
+            return pa.nulls(len(values), pa.string())  # the exact path decodes the body again
+    texts = [v if v is None or v.__class__ is str else _encode_scalar(v).decode() for v in values]
+    return pa.array(texts, pa.string())
 
 
 def _string_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str | None:
