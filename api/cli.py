@@ -1,4 +1,4 @@
-"""The `govtrack` command: `govtrack serve [--host HOST] [--port PORT]` and `govtrack keys ...`.
+"""The `govtrack` command: `serve`, `keys`, and the jobs `demo`, `export`, `stats`, `migrate`.
 
 Settings come from `GOVTRACK_*` environment variables, read once here and passed to
 `create_app`; `--host`/`--port` override `GOVTRACK_HOST`/`GOVTRACK_PORT` (and the host served is
@@ -9,6 +9,10 @@ Shutdown on SIGTERM/SIGINT is described in `api.server`; a graceful stop exits 0
 and its SHA-256 entry for GOVTRACK_API_KEYS or a keys file, so the server's configuration never
 holds the plaintext. `govtrack keys secret` prints a random secret (cursor secret, ClickHouse
 password). Neither reads settings or touches the network. Exit codes: 0 done, 2 usage error.
+
+The jobs live in api/commands/ (one module each, with its parser); like `serve` they read the
+`GOVTRACK_*` settings once. Every command exits 0 when done, 1 when the job failed (one line on
+stderr says why), 2 on a usage error; each one's `--help` ends with its codes.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
+from pydantic import ValidationError
+
 from api.auth import HASH_PREFIX, SCOPES, hash_key, keyring_from_settings
+from api.commands import demo, export, migrate, stats
+from api.commands.common import EXIT_USAGE, JobError, exit_codes, fail, quiet_logging
 from api.logging import configure_logging, get_logger
 from api.settings import Settings
 
@@ -145,13 +153,15 @@ def _parser() -> argparse.ArgumentParser:
         help="run the HTTP API (uvicorn)",
         description="Run the HTTP API with uvicorn, settings from GOVTRACK_* variables.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_ENV_HELP,
+        epilog=_ENV_HELP + "\n" + exit_codes("the server could not start") + " (or the bind was refused)",
     )
     serve.add_argument("--host", help="address to bind (default: GOVTRACK_HOST or 127.0.0.1)")
     serve.add_argument(
         "--port", type=int, help="TCP port (default: GOVTRACK_PORT or 8000; 0 picks a free one)"
     )
     _keys_parser(commands)
+    for job in _JOBS.values():
+        job.add_parser(commands)
     return parser
 
 
@@ -191,12 +201,31 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
+_JOBS: Final = {"demo": demo, "export": export, "stats": stats, "migrate": migrate}
+
+
+def _job(name: str, args: argparse.Namespace, settings: Settings) -> int:
+    """Run one job: 0 done, 1 with a one-line reason on stderr."""
+    quiet_logging(settings)
+    try:
+        code: int = _JOBS[name].run(args, settings)
+    except JobError as exc:
+        return fail(str(exc))
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `govtrack` console script."""
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _keys(args)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"govtrack: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command in _JOBS:
+        return _job(args.command, args, settings)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     if args.command == "serve":
