@@ -27,6 +27,7 @@ from typing import Final
 from pydantic import ValidationError
 
 from api.auth import HASH_PREFIX, SCOPES, hash_key, keyring_from_settings
+from api.cli_verify import add_verify_parser, run_verify
 from api.commands import demo, export, migrate, stats
 from api.commands.common import EXIT_USAGE, JobError, exit_codes, fail, quiet_logging
 from api.logging import configure_logging, get_logger
@@ -160,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, help="TCP port (default: GOVTRACK_PORT or 8000; 0 picks a free one)"
     )
     _keys_parser(commands)
+    add_verify_parser(commands)
     for job in _JOBS.values():
         job.add_parser(commands)
     return parser
@@ -219,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "verify":  # offline, for auditors: reads no settings
+        return run_verify(args)
     try:
         settings = Settings()
     except ValidationError as exc:

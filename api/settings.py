@@ -195,6 +195,24 @@ class Settings(BaseSettings):
         "larger ones and every Arrow body in a worker thread (see api/routes/ingest.py)",
     )
 
+    log_dir: Path | None = Field(
+        default=None,
+        description="the transparency log's tree files and latest checkpoint (default <data>/log "
+        "for a local store, else ./log)",
+    )
+    log_key_file: Path | None = Field(
+        default=None,
+        description="the log's Ed25519 signing key (a PRIVATE+KEY+... line, mode 0600); in local mode "
+        "a fresh one is generated there on first start and its verifier key logged "
+        "(default <log dir>/signing.key)",
+    )
+    log_origin: str = Field(
+        default="govtrack.local/log",
+        pattern=r"^[^\s+]+$",
+        description="the log's origin line in checkpoints and the key's name (a schema-less URL, no "
+        "spaces or '+'); set one per deployment so auditors can tell logs apart",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, value: Any) -> tuple[KeyEntry, ...]:

@@ -69,16 +69,6 @@ FROM ends LEFT JOIN per_session USING (session_id)
 ORDER BY ends.session_id
 """
 
-#: The relation COMPLETENESS_SQL reads: negative numbers (never stored) read as unnumbered.
-_EVENTS_VIEW: Final = """
-CREATE TEMP VIEW events AS
-SELECT * EXCLUDE (session_seq), CASE WHEN session_seq >= 0 THEN session_seq::BIGINT END AS session_seq
-FROM raw_events
-"""
-_EVENTS_VIEW_UNNUMBERED: Final = (
-    "CREATE TEMP VIEW events AS SELECT *, NULL::BIGINT AS session_seq FROM raw_events"
-)
-
 _NEEDED: Final = (
     "session_id",
     "event_type",
@@ -109,24 +99,22 @@ def session_completeness(events: pa.Table | list[Path]) -> pa.Table:
     con = duckdb.connect()
     try:
         if isinstance(events, pa.Table):
-            con.register("raw_events", _with_needed_columns(events))
-            names = set(events.column_names)
+            con.register("raw_events", events)
         else:
-            files = [str(f) for f in events]
-            con.execute(
-                "CREATE TEMP VIEW raw_events AS SELECT * FROM read_parquet($files, union_by_name = true)",
-                {"files": files},
-            )
-            names = {row[0] for row in con.execute("DESCRIBE raw_events").fetchall()}
-        con.execute(_EVENTS_VIEW if "session_seq" in names else _EVENTS_VIEW_UNNUMBERED)
+            con.read_parquet([str(f) for f in events], union_by_name=True).create_view("raw_events")
+        names = {row[0] for row in con.execute("DESCRIBE raw_events").fetchall()}
+        con.execute(_events_view(names))
         return con.sql(COMPLETENESS_SQL).to_arrow_table()
     finally:
         con.close()
 
 
-def _with_needed_columns(events: pa.Table) -> pa.Table:
-    table = events
-    for name in _NEEDED:
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
-    return table
+def _events_view(names: set[str]) -> str:
+    """The `events` relation: the needed columns (NULL where a file lacks one), checked numbers."""
+    columns = [name if name in names else f"NULL::VARCHAR AS {name}" for name in _NEEDED]
+    seq = (
+        "CASE WHEN session_seq >= 0 THEN session_seq::BIGINT END"
+        if "session_seq" in names
+        else "NULL::BIGINT"
+    )
+    return f"CREATE TEMP VIEW events AS SELECT {', '.join(columns)}, {seq} AS session_seq FROM raw_events"

@@ -131,7 +131,10 @@ def _is_size(value: object) -> bool:
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> bool:
     """True when `proof` proves leaf hash `leaf` at `index` in the tree of `size` with `root`.
 
-    RFC 9162 §2.1.3.2, plus: every hash is 32 bytes and the path is consumed exactly.
+    RFC 9162 §2.1.3.2, plus: every hash is 32 bytes and the path is consumed exactly. `size` and
+    `root` must come from one signed checkpoint: the proof shows membership in the tree with that
+    root, and a size that did not come with the root can pass (leaf 0's proof in a 4-leaf tree
+    also checks as "size 3" against the 4-leaf root), as with every RFC 9162 verifier.
     """
     if not (_is_size(index) and _is_size(size) and index < size):
         return False

@@ -14,8 +14,8 @@ Checks, in order, each finding naming a leaf index and an event id:
    twice (a duplicate, an inserted event), none beyond the checkpoint (an inserted event), and
    no event_id at two leaves (a duplicate);
 4. the root of the recomputed leaves equals the checkpoint's (leaf hashes rewritten to match
-   edited rows). The log's tree files (`log/level-00.bin`, kept beside archives) locate the
-   first such leaf: once they hash to the signed root, each of their leaf hashes is authentic;
+   edited rows). The log's tree files (`log/tree/level-00.bin`, kept beside archives) locate
+   the first such leaf: once they hash to the signed root, each of their leaf hashes is authentic;
 5. an older checkpoint the auditor kept: its signature, and the consistency proof from it to
    the new one, computed from the recomputed leaves and checked with `verify_consistency`.
 
@@ -303,7 +303,7 @@ def verify_export(
     if report.checked == 0:
         report.findings.append(Finding("empty", f"no event found under {export}"))
         return report
-    _check_tree(leaves, report, tree if tree is not None else export / TREE_DIR)
+    _check_tree(leaves, report, tree if tree is not None else export / TREE_DIR / "tree")
     report.sessions = session_completeness(files)
     return report
 
