@@ -31,17 +31,22 @@ __all__ = [
     "create_database",
     "dim_counts",
     "dim_counts_rollup",
+    "drop_month",
     "existing_ids",
     "export",
     "get_event",
     "id_days",
     "migration_record",
     "migrations_applied",
+    "month_fingerprint",
+    "months",
     "page",
     "page_end",
     "ping",
     "rollup_window",
+    "session_ids",
     "session_one",
+    "session_partials",
     "sessions_page",
     "timeseries_counts",
     "timeseries_rollup",
@@ -421,3 +426,67 @@ def session_one(session_id: str) -> Query:
     """One session's figures from the p_sessions projection."""
     sql = f"{_SESSION_OUT} FROM ({_SESSION_FIGURES} WHERE session_id = {{sid:String}} GROUP BY session_id)"
     return sql, {"sid": session_id}
+
+
+# -- the archive tier (storage.archive): months, fingerprints, drops, session partials ---------
+
+#: The content fingerprint of storage.archive.fingerprint: the first 8 bytes of MD5(event_id),
+#: little-endian, summed modulo 2^64 (the same figure DuckDB computes with md5_number).
+FINGERPRINT: Final = "sumWithOverflow(reinterpretAsUInt64(MD5(event_id)))"
+
+
+def months(*, final: bool) -> Query:
+    """Rows held per UTC month (YYYYMM), oldest first."""
+    sql = (
+        f"SELECT toUInt32(toYYYYMM(timestamp)) AS month, toInt64(count()) AS n FROM {_src(final)} "
+        f"GROUP BY month ORDER BY month {_settings(final)}"
+    )
+    return sql, {}
+
+
+def month_fingerprint(month: int, *, final: bool) -> Query:
+    """Row count and content fingerprint of one month's events (deduplicated when `final`)."""
+    sql = (
+        f"SELECT toInt64(count()) AS n, {FINGERPRINT} AS fp FROM {_src(final)} "
+        f"WHERE toYYYYMM(timestamp) = {{month:UInt32}} {_settings(final)}"
+    )
+    return sql, {"month": month}
+
+
+def drop_month(month: int) -> Query:
+    """Drop one monthly partition, its projections with it (one atomic metadata operation)."""
+    return f"ALTER TABLE {EVENTS} DROP PARTITION {{month:UInt32}}", {"month": month}
+
+
+def session_ids(flt: EventFilter, *, final: bool) -> Query:
+    """Distinct non-null session ids of the matching events."""
+    params: dict[str, Any] = {}
+    sql = (
+        # Aliased `sid`: an alias named session_id would shadow the column in WHERE.
+        f"SELECT DISTINCT assumeNotNull(session_id) AS sid FROM {EVENTS} "
+        f"WHERE {event_where(flt, params)} AND session_id IS NOT NULL"
+    )
+    return sql, params
+
+
+def session_partials(ids: list[str]) -> Query:
+    """Per session of `ids`, the figures of its events in this store, with its first event's key.
+
+    A session whose events span the hot store and the archive is merged from two such rows
+    (storage.archive.sessions); the first event's (timestamp, event_id) settles which tier's
+    first user and machine win. Every aggregate is idempotent under a duplicate row.
+    """
+    inner = (
+        "SELECT assumeNotNull(session_id) AS sid, min(timestamp) AS s_start, max(timestamp) AS s_end, "
+        f"argMin(event_id, (timestamp, event_id)) AS s_first_id, {_FIRST_EVENT} AS s_first, "
+        "toInt64(uniqExact(event_id)) AS s_count, "
+        "arraySort(groupUniqArrayIf(toString(assumeNotNull(workbook_name)), workbook_name IS NOT NULL)) AS s_books "
+        f"FROM {EVENTS} WHERE session_id IN {{ids:Array(String)}} GROUP BY session_id"
+    )
+    sql = (
+        "SELECT sid AS session_id, toInt64(toUnixTimestamp64Micro(s_start)) AS first_us, "
+        "s_first_id AS first_event_id, tupleElement(s_first, 1) AS user_name, "
+        "tupleElement(s_first, 2) AS machine_name, s_start AS start_time, s_end AS end_time, "
+        f"s_count AS event_count, s_books AS workbooks FROM ({inner})"
+    )
+    return sql, {"ids": ids}

@@ -420,6 +420,47 @@ class ClickHouseStore:
         manifest = write_partitioned((b for page in pages for b in page.to_batches()), target)
         return ExportResult(destination=str(target), manifest=manifest)
 
+    # -- the archive tier (storage.archive.tiers) ------------------------------------------------
+
+    @retrying
+    def months(self) -> dict[int, int]:
+        """Rows held per UTC month (YYYYMM): what the archive mover may move."""
+        table = self._arrow(q.months(final=self._final))
+        return dict(zip(table.column("month").to_pylist(), table.column("n").to_pylist(), strict=True))
+
+    @retrying
+    def month_fingerprint(self, month: int, /) -> tuple[int, int]:
+        """Rows and content fingerprint (storage.archive.fingerprint) of one month, deduplicated."""
+        row = self._arrow(q.month_fingerprint(month, final=self._final)).to_pylist()[0]
+        return int(row["n"]), int(row["fp"])
+
+    def drop_month(self, month: int, /) -> None:
+        """Drop a month's partition (and with it its projections): after the archive committed it.
+
+        Stored-id hashes of the single writer's filter stay: they only make a later id "maybe
+        stored", which the exact lookup settles.
+        """
+        sql, params = q.drop_month(month)
+        with self._writer.lock:
+            self._conn().command(sql, parameters=params)
+
+    @retrying
+    def session_ids(self, flt: EventFilter, /) -> pa.Array:
+        """Distinct non-null session ids of the matching events."""
+        column = self._arrow(q.session_ids(flt, final=self._final)).column("sid")
+        return column.combine_chunks().cast(pa.string())
+
+    @retrying
+    def session_partials(self, session_ids: list[str], /) -> pa.Table:
+        """Figures of each given session over this store, with its first event's key (storage.archive.sessions)."""
+        from storage.archive.sessions import PARTIAL_SCHEMA
+
+        parts = [
+            self._arrow(q.session_partials(session_ids[i : i + _LOOKUP_CHUNK])).cast(PARTIAL_SCHEMA)
+            for i in range(0, len(session_ids), _LOOKUP_CHUNK)
+        ]
+        return pa.concat_tables(parts) if parts else PARTIAL_SCHEMA.empty_table()
+
 
 def _id_chunks(stream: Any) -> Iterator[pa.Array]:
     for block in stream:

@@ -15,11 +15,12 @@ inputs' rollups (exact: inputs never share an id).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import duckdb
@@ -75,6 +76,12 @@ class Compactor:
         self._wake.set()
         self._thread.join()
         self._thread = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No merge runs inside the block (one in progress is waited for): for a month's drop."""
+        with self._run_lock:
+            yield
 
     def poke(self) -> None:
         """Ask the thread to look for work (called after every append)."""

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from storage.archive import queries as archive_sql
 from storage.base import (
     MAX_SERIES_POINTS,
     AppendResult,
@@ -45,10 +46,10 @@ from storage.export import write_partitioned
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
 from storage.parquet import queries as sql
 from storage.parquet import series as series
-from storage.parquet.compaction import Compactor
+from storage.parquet.compaction import Compactor, month_key
 from storage.parquet.errors import translate_errors
 from storage.parquet.index import HashIndex, first_per_id
-from storage.parquet.layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month
+from storage.parquet.layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month, partition_of
 from storage.parquet.rollup import ROLLUP_SCHEMA, split, summarize
 from storage.schema import EVENT_SCHEMA
 
@@ -395,6 +396,57 @@ class ParquetStore:
             pages = keyset_tables(self.query, flt, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
             manifest = write_partitioned((b for page in pages for b in page.to_batches()), target)
         return ExportResult(destination=str(target), manifest=manifest)
+
+    # -- the archive tier (storage.archive.tiers) ------------------------------------------------
+
+    def _month_files(self, files: tuple[DataFile, ...], month: int) -> list[str]:
+        return self._paths([f for f in files if f.partition == partition_of(month)])
+
+    def months(self) -> dict[int, int]:
+        """Rows held per UTC month (YYYYMM), from the manifest (no scan)."""
+        held: dict[int, int] = {}
+        for f in self._files.manifest.files:
+            key = month_key(f.partition)
+            held[key] = held.get(key, 0) + f.rows
+        return dict(sorted(held.items()))
+
+    def month_fingerprint(self, month: int, /) -> tuple[int, int]:
+        """Rows and content fingerprint (storage.archive.fingerprint) of one month's files."""
+        with translate_errors("month_fingerprint"), self._files.snapshot() as files:
+            paths = self._month_files(files, month)
+            if not paths:
+                return 0, 0
+            row = self._table(archive_sql.fingerprint(paths)).to_pylist()[0]
+        return int(row["n"]), int(row["fp"]) & 0xFFFF_FFFF_FFFF_FFFF
+
+    def drop_month(self, month: int, /) -> None:
+        """Drop a month's files by one manifest commit: after the archive committed them.
+
+        Compaction is paused first, so no merge of the month's files can commit them back. The id
+        index keeps their hashes: they only make a later id "maybe stored", which the exact
+        confirmation against the files settles.
+        """
+        with translate_errors("drop_month"), self._compactor.paused(), self._write_lock:
+            gone = [f for f in self._files.manifest.files if f.partition == partition_of(month)]
+            if gone:
+                self._files.commit([], remove=gone)
+
+    def session_ids(self, flt: EventFilter, /) -> pa.Array:
+        """Distinct non-null session ids of the matching events."""
+        with translate_errors("session_ids"), self._files.snapshot() as files:
+            paths = self._select(files, flt.start, flt.end)
+            return self._table(archive_sql.session_ids(paths, flt)).column("session_id").combine_chunks()
+
+    def session_partials(self, session_ids: list[str], /) -> pa.Table:
+        """Figures of each given session over this store, with its first event's key (storage.archive.sessions)."""
+        from storage.archive.sessions import PARTIAL_SCHEMA
+
+        with translate_errors("session_partials"), self._files.snapshot() as files:
+            if not files or not session_ids:
+                return PARTIAL_SCHEMA.empty_table()
+            return self._table(archive_sql.session_partials(self._paths(files), session_ids)).cast(
+                PARTIAL_SCHEMA
+            )
 
     def health(self) -> HealthCheck:
         """Run a real query over the live files; never raises."""
