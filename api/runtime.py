@@ -93,7 +93,11 @@ async def start(settings: Settings, injected: EventStore | None, metrics: Metric
     """Build the write path and start its background tasks; the store need not answer yet."""
     from storage.factory import create_store  # engines load lazily (local mode needs no driver)
 
-    inner = injected if injected is not None else create_store(settings.store_url)
+    inner = (
+        injected
+        if injected is not None
+        else create_store(settings.store_url, memory_mb=settings.engine_memory_mb)
+    )
     deferred = DeferredOpenStore(inner)
     spool = await asyncio.to_thread(Spool, settings.spool_dir, settings.spool_max_bytes)
     breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_timeout_s)

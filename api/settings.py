@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.auth import SCOPES, KeyEntry, parse_key_entry
 from api.ingest.limits import DEFAULT_INLINE_DECODE_BYTES, DEFAULT_MAX_ARROW_BYTES, DEFAULT_MAX_EXTRA_KEYS
+from storage.base import ENGINE_MEMORY_MB
 
 __all__ = ["SCOPES", "ApiKey", "Settings", "parse_api_keys"]
 
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
         description="comma-separated host names the server answers besides 127.0.0.1, localhost, [::1] "
         "and --host (ports ignored; * for any); without API keys any other Host header is 421, and "
         "with keys it is enforced once set",
+    )
+    engine_memory_mb: int = Field(
+        default=ENGINE_MEMORY_MB,
+        ge=64,
+        description="memory budget of the embedded engine (DuckDB over Parquet, or chdb): past it DuckDB "
+        "spills to disk and chdb refuses the query; bounds the process whatever the data's size",
     )
     writer_max_rows: int = Field(
         default=50_000, ge=1, description="most rows one group-committed append takes"

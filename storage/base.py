@@ -31,6 +31,8 @@ __all__ = [
 
 #: Default cap on the points (buckets x groups) of one time series.
 MAX_SERIES_POINTS = 250_000
+#: Default memory budget of an embedded engine (DuckDB's memory_limit, chdb's server memory), MiB.
+ENGINE_MEMORY_MB = 512
 
 Order = Literal["asc", "desc"]
 Bucket = Literal["minute", "hour", "day", "week"]

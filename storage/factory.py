@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from storage.base import EventStore
+from storage.base import ENGINE_MEMORY_MB, EventStore
 
 __all__ = ["create_store", "store_kind"]
 
@@ -31,12 +31,15 @@ def parquet_root(url: str) -> Path:
     return Path(parts.netloc + parts.path).resolve()
 
 
-def create_store(url: str, *, database: str | None = None) -> EventStore:
-    """A store for `url`, not yet opened; `database` isolates ClickHouse tests inside one path."""
+def create_store(url: str, *, database: str | None = None, memory_mb: int = ENGINE_MEMORY_MB) -> EventStore:
+    """A store for `url`, not yet opened; `database` isolates ClickHouse tests inside one path.
+
+    `memory_mb` bounds an embedded engine's memory (DuckDB, chdb); a server's is its own.
+    """
     if store_kind(url) == "parquet":
         from storage.parquet.store import ParquetStore
 
-        return ParquetStore(parquet_root(url))
+        return ParquetStore(parquet_root(url), memory_mb=memory_mb)
     from storage.clickhouse.store import ClickHouseStore
 
-    return ClickHouseStore(url, database=database)
+    return ClickHouseStore(url, database=database, memory_mb=memory_mb)

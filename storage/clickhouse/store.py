@@ -59,6 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.base import (
+    ENGINE_MEMORY_MB,
     MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
@@ -143,11 +144,13 @@ class ClickHouseStore:
         database: str | None = None,
         ddl_dir: Path = DDL_DIR,
         single_writer: bool | None = None,
+        memory_mb: int = ENGINE_MEMORY_MB,
     ) -> None:
         db = database or database_from_dsn(dsn) or DEFAULT_DATABASE
         if not _IDENT.match(db):
             raise TerminalStoreError(f"invalid ClickHouse database name {db!r}")
         self.database = db
+        self._memory_mb = memory_mb
         self._dsn, self.cluster = _cluster_flag(dsn)
         self._ddl_dir = ddl_dir / "cluster" if self.cluster else ddl_dir
         self._client: Any = None
@@ -175,7 +178,11 @@ class ClickHouseStore:
         if self._client is not None:
             return
         embedded = urlsplit(self._dsn).scheme.lower() == "chdb"
-        extra: dict[str, Any] = {} if embedded else {"autogenerate_session_id": False}
+        extra: dict[str, Any] = (
+            {"chdb_options": engine_options(self._memory_mb)}
+            if embedded
+            else {"autogenerate_session_id": False}
+        )
         client = clickhouse_connect.get_client(dsn=self._dsn, database="default", **extra)
         try:
             client.command(q.create_database(self.database, on_cluster=self.cluster))
@@ -460,6 +467,25 @@ class ClickHouseStore:
             for i in range(0, len(session_ids), _LOOKUP_CHUNK)
         ]
         return pa.concat_tables(parts) if parts else PARTIAL_SCHEMA.empty_table()
+
+
+def engine_options(memory_mb: int) -> dict[str, str]:
+    """Startup settings of the embedded engine: its memory is bounded by `memory_mb`, not by the data.
+
+    Left alone, the engine sizes its caches (marks, primary index, skip-index marks) at 5 GiB each
+    and lets queries and merges use 90 % of the machine's RAM. Here its whole memory is capped and
+    the caches get fixed shares of the cap; the uncompressed-block cache is off (reads are scans
+    of fresh data, where it only costs). A query or merge past the cap fails instead of growing
+    the process (merges are retried by the engine).
+    """
+    mib = 1024 * 1024
+    return {
+        "max_server_memory_usage": str(memory_mb * mib),
+        "mark_cache_size": str(memory_mb * mib // 8),
+        "primary_index_cache_size": str(memory_mb * mib // 16),
+        "index_mark_cache_size": str(memory_mb * mib // 16),
+        "uncompressed_cache_size": "0",
+    }
 
 
 def _id_chunks(stream: Any) -> Iterator[pa.Array]:

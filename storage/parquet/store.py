@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 
 from storage.archive import queries as archive_sql
 from storage.base import (
+    ENGINE_MEMORY_MB,
     MAX_SERIES_POINTS,
     AppendResult,
     Bucket,
@@ -58,6 +60,8 @@ __all__ = ["ParquetStore"]
 log = logging.getLogger(__name__)
 
 MAX_BUCKETS = series.MAX_BUCKETS
+#: Where DuckDB spills past its memory limit (under the root: same disk, cleared at open).
+SPILL_DIR = "_spill"
 _EPOCH = sql.EPOCH
 
 
@@ -69,21 +73,51 @@ def _dt(us: int | None) -> dt.datetime | None:
     return None if us is None else _EPOCH + dt.timedelta(microseconds=us)
 
 
+def _engine(memory_mb: int, spill: Path, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB instance whose memory is bounded whatever the data's size (issue 9).
+
+    Past `memory_limit` DuckDB spills sorts and aggregations to `spill` instead of growing the
+    process. Reads and appends get one instance, compaction another with one thread (a merge sort
+    of wide rows needs ~100 MB per thread to spill at all; measured), so that together they stay
+    within the store's budget and a merge never starves a read of memory.
+    """
+    spill.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": f"{memory_mb}MB",
+        "temp_directory": str(spill),
+    }
+    if threads is not None:
+        config["threads"] = threads
+    con = duckdb.connect(":memory:", config=config)
+    # Files are immutable under unique names, so caching their footers is always safe.
+    con.execute("SET GLOBAL parquet_metadata_cache = true")
+    return con
+
+
 class ParquetStore:
     """`EventStore` over Parquet files under `root`; see the module docstring for the design."""
 
     name = "parquet"
 
-    def __init__(self, root: Path, *, compact_threshold: int = 8, compact_max_rows: int = 4_000_000) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        compact_threshold: int = 8,
+        compact_max_rows: int = 4_000_000,
+        memory_mb: int = ENGINE_MEMORY_MB,
+    ) -> None:
         self.root = Path(root)
+        self._memory_mb = memory_mb
         self._files = FileSet(self.root)
         self._index = HashIndex()
         self._write_lock = threading.Lock()
         self._use_cell_key = True
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._compaction_con: duckdb.DuckDBPyConnection | None = None
         self._lockfile: IO[bytes] | None = None
         self._compactor = Compactor(
-            self._files, self._cursor, self._write_lock, compact_threshold, compact_max_rows
+            self._files, self._compaction_cursor, self._write_lock, compact_threshold, compact_max_rows
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -103,9 +137,10 @@ class ParquetStore:
 
     def _start(self) -> None:
         self._files.load()
-        con = duckdb.connect(":memory:")
-        # Files are immutable under unique names, so caching their footers is always safe.
-        con.execute("SET GLOBAL parquet_metadata_cache = true")
+        spill = self.root / SPILL_DIR
+        shutil.rmtree(spill, ignore_errors=True)  # a crashed run's leftovers
+        con = _engine(self._memory_mb // 2, spill / "reads")
+        self._compaction_con = _engine(self._memory_mb // 2, spill / "compaction", threads=1)
         con.register("_empty_arrow", pa.Table.from_batches([], FILE_SCHEMA))
         con.execute(f"CREATE TABLE {sql.EMPTY_TABLE} AS SELECT * FROM _empty_arrow")
         con.unregister("_empty_arrow")
@@ -141,9 +176,22 @@ class ParquetStore:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._compaction_con is not None:
+            self._compaction_con.close()
+            self._compaction_con = None
         if self._lockfile is not None:
             self._lockfile.close()
             self._lockfile = None
+
+    @contextmanager
+    def _compaction_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._compaction_con is None:
+            raise TerminalStoreError("parquet store is not open")
+        cur = self._compaction_con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
