@@ -31,6 +31,7 @@ from api.routes import cells, events, exports, ingest, ops, sessions, stats
 from api.routes.ops import VERSION
 from api.routes.pages import install_pages
 from api.settings import Settings
+from api.tracing import install_tracing, telemetry_config
 from storage.base import EventStore
 from storage.errors import StoreError
 
@@ -89,12 +90,14 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
         lifespan=_lifespan(settings, store, metrics),
         docs_url=None,  # /docs and /redoc come from api.routes.pages, with vendored assets
         redoc_url=None,
+        telemetry=telemetry_config(settings),  # request spans only with GOVTRACK_TRACING (api/tracing.py)
     )
     install_error_handlers(app)
     install_openapi(app)
     install_metrics(app, metrics)
     install_keyring(app, keyring_from_settings(settings))
     install_request_guard(app, RequestGuard.from_settings(settings))
+    install_tracing(app)  # inside the request-id middleware, so the request span gets the id
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts every answer
     read, admin = Depends(require_scope("read")), Depends(require_scope("admin"))

@@ -31,6 +31,7 @@ from api.logging import get_logger
 from api.metrics import Metrics
 from api.settings import Settings
 from api.state import AppState
+from storage import tracing
 from storage.base import EventStore
 from storage.breaker import CLOSED, CircuitBreaker
 from storage.deferred import DeferredOpenStore
@@ -98,7 +99,7 @@ async def start(settings: Settings, injected: EventStore | None, metrics: Metric
         if injected is not None
         else create_store(settings.store_url, memory_mb=settings.engine_memory_mb)
     )
-    deferred = DeferredOpenStore(inner)
+    deferred = DeferredOpenStore(tracing.traced(inner))  # spans around store calls when tracing
     spool = await asyncio.to_thread(Spool, settings.spool_dir, settings.spool_max_bytes)
     breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_timeout_s)
     appender = ResilientAppender(

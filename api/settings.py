@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(
         default=20.0, gt=0, description="bound on in-flight requests and on draining the writer at shutdown"
     )
+    tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry spans for requests, decode, group commit and store calls, exported "
+        "as the standard OTEL_* variables say (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*); "
+        "OTEL_SDK_DISABLED=true turns them off again (api/tracing.py)",
+    )
     max_series_points: int = Field(
         default=250_000,
         ge=1,

@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from storage import tracing
 from storage.base import AppendResult, EventStore
 from storage.errors import TransientStoreError
 from storage.resilient import Outcome
@@ -80,6 +81,7 @@ class DirectAppender:
 class _Pending:
     table: pa.Table
     future: asyncio.Future[Outcome]
+    caller: tracing.Span | None = field(default_factory=tracing.current)  # parent of the commit's span
 
 
 @dataclass(slots=True)
@@ -216,8 +218,10 @@ class GroupCommitWriter:
         self.stats.in_flight = True
         self._in_flight_rows = group.rows
         try:
-            batch, kept = _coalesce([p.table for p in group.items])
-            outcome = await asyncio.to_thread(self._appender.append, batch)
+            callers = (p.caller for p in group.items)
+            with tracing.span("group_commit", parents=callers, rows=group.rows, requests=len(group.items)):
+                batch, kept = _coalesce([p.table for p in group.items])
+                outcome = await asyncio.to_thread(self._appender.append, batch)
             answers = _answers(group.items, kept, outcome)
         except Exception as exc:  # every caller of this append gets the same error
             self.stats.failures += 1

@@ -36,6 +36,7 @@ from api.logging import get_logger
 from api.openapi import errors, ingest_body, ok
 from api.settings import Settings
 from api.state import AppState
+from storage import tracing
 from storage.resilient import Outcome
 from storage.spool import SpoolFullError
 from storage.writer import WriterOverloadedError, WriterStoppedError
@@ -193,7 +194,9 @@ async def _ingest(request: Request, state: AppState, started: float) -> JSONResp
     kind = content_kind(request.headers.get("content-type", ""))
     body = await read_body(request, max_bytes=settings.max_body_bytes)
     read_ms = (time.perf_counter() - started) * 1000
-    decoded = await _decode(request, body, kind, settings)
+    with tracing.span("decode", content_kind=kind, body_bytes=len(body)) as span:
+        decoded = await _decode(request, body, kind, settings)
+        span.set_attributes({"govtrack.events": decoded.total, "govtrack.rejected": len(decoded.errors)})
     decode_ms = (time.perf_counter() - started) * 1000 - read_ms
     structlog.contextvars.bind_contextvars(batch_id=decoded.batch_id)
     errors = _error_dicts(decoded.errors)
