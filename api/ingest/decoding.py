@@ -39,7 +39,7 @@ from api.ingest.arrow_input import columns_from_arrow
 from api.ingest.body_errors import check_event_count, invalid_body
 from api.ingest.columns import RawColumns, columns_from_events
 from api.ingest.event_ids import derive_event_ids
-from api.ingest.json_input import ParsedBody, may_hold_negative_zero, parse_json, parse_ndjson
+from api.ingest.json_input import ParsedBody, gc_paused, may_hold_negative_zero, parse_json, parse_ndjson
 from api.ingest.limits import DEFAULT_MAX_ARROW_BYTES, DEFAULT_MAX_EXTRA_KEYS
 from api.ingest.validation import validate_columns
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
@@ -99,17 +99,25 @@ def decode_batch(
         )
         body_batch_id = None
     else:
-        parse = parse_json if kind == "json" else parse_ndjson
-        parsed = parse(body)
-        check_event_count(len(parsed.events), max_events)
-        raw = _columns_from_parsed(parsed, max_extra_keys)
-        if raw.huge_ints or (raw.zero_ints and may_hold_negative_zero(body)):  # see api/ingest/columns.py
-            parsed = parse(body, exact=True)
-            raw = _columns_from_parsed(parsed, max_extra_keys)
-        body_batch_id = parsed.batch_id
+        with gc_paused():  # until the decoded objects are gone (see json_input.gc_paused)
+            raw, body_batch_id = _columns_from_text(body, kind, max_events, max_extra_keys)
     batch_id = _batch_id(body_batch_id, header_batch_id)
     values = validate_columns(raw, now=now)
     return _assemble(raw, values, batch_id, received_at)
+
+
+def _columns_from_text(
+    body: bytes, kind: Literal["json", "ndjson"], max_events: int, max_extra_keys: int
+) -> tuple[RawColumns, object]:
+    """Input columns of a JSON or NDJSON body, and the body's batch id; the parsed events die here."""
+    parse = parse_json if kind == "json" else parse_ndjson
+    parsed = parse(body)
+    check_event_count(len(parsed.events), max_events)
+    raw = _columns_from_parsed(parsed, max_extra_keys)
+    if raw.huge_ints or (raw.zero_ints and may_hold_negative_zero(body)):  # see api/ingest/columns.py
+        parsed = parse(body, exact=True)
+        raw = _columns_from_parsed(parsed, max_extra_keys)
+    return raw, parsed.batch_id
 
 
 def _columns_from_parsed(parsed: ParsedBody, max_extra_keys: int) -> RawColumns:
