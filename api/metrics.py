@@ -17,12 +17,19 @@ durations by route template from `MetricsMiddleware`.
 
 Gauges that describe current state are best refreshed at scrape time: register a callable with
 `Metrics.add_scrape_hook` (e.g. one that reads the spool's size) and it runs before each render.
+
+The store's inside (storage.internals: ClickHouse parts, merges and mutations; Parquet files per
+month, compaction backlog and last merge; spill bytes) is exported as `govtrack_<name>` gauges,
+read at scrape time by `store_internals_hook`: at most INTERNALS_TIMEOUT_S per scrape, one read
+in flight at a time, and never an error: while the store is down, not open yet or slow to answer,
+those gauges are absent from the scrape (and the change is logged once).
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -36,18 +43,24 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from storage.internals import INTERNALS, internals_of
 
 __all__ = [
     "BATCH_STATUSES",
     "BREAKER_STATES",
+    "INTERNALS_TIMEOUT_S",
     "METRICS_STATE_ATTR",
     "Metrics",
     "MetricsMiddleware",
+    "StoreInternalsProbe",
     "install_metrics",
     "metrics_of",
     "metrics_response",
     "router",
+    "store_internals_hook",
 ]
 
 NAMESPACE: Final = "govtrack"
@@ -57,6 +70,8 @@ BREAKER_STATES: Final[dict[str, int]] = {"closed": 0, "half_open": 1, "half-open
 _UNMATCHED_ROUTE: Final = "<unmatched>"
 # Seconds. Ingest and appends are milliseconds when healthy; the tail shows retries and stalls.
 _LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: A scrape waits at most this long for the store's internals (system tables), then leaves them out.
+INTERNALS_TIMEOUT_S: Final = 2.0
 
 log = structlog.get_logger("govtrack.metrics")
 
@@ -108,6 +123,8 @@ class Metrics:
         self.writer_pending_rows = self._gauge(
             "writer_pending_rows", "Rows waiting for (or in) a group-committed append."
         )
+        self._internals = _InternalsCollector()
+        self.registry.register(self._internals)
 
     def _build_http(self) -> None:
         self.http_requests = self._counter(
@@ -171,6 +188,10 @@ class Metrics:
         """Rows the writer holds (backpressure answers 429 past `max_pending_rows`)."""
         self.writer_pending_rows.set(rows)
 
+    def set_store_internals(self, values: Mapping[str, float] | None) -> None:
+        """The store's inside (storage.internals names); None or {} leaves those gauges absent."""
+        self._internals.values = dict(values or {})
+
     # ------------------------------------------------------------------ reads
 
     def record_query(self, endpoint: str, seconds: float) -> None:
@@ -207,6 +228,91 @@ class Metrics:
             except Exception as exc:
                 log.warning("metrics_hook_failed", hook=getattr(hook, "__name__", repr(hook)), error=str(exc))
         return generate_latest(self.registry)
+
+
+class _InternalsCollector:
+    """`govtrack_<name>` gauges for the store internals last read; a name not reported is absent.
+
+    A collector rather than fixed Gauges: an engine reports only its own names, and a store that
+    did not answer must show nothing rather than a stale or a zero figure.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def describe(self) -> Iterable[Metric]:
+        """Every possible family (the registry checks names against other metrics with it)."""
+        return [GaugeMetricFamily(f"{NAMESPACE}_{name}", doc) for name, doc in INTERNALS.items()]
+
+    def collect(self) -> Iterable[Metric]:
+        """The families of the names last reported (unknown names are left out)."""
+        values = self.values
+        return [
+            GaugeMetricFamily(f"{NAMESPACE}_{name}", doc, value=values[name])
+            for name, doc in INTERNALS.items()
+            if name in values
+        ]
+
+
+class StoreInternalsProbe:
+    """Reads a store's internals for a scrape, bounded in time and never raising.
+
+    The read runs in a daemon thread and is waited for at most `timeout_s`: a store call cannot be
+    interrupted, so a slow one is left to finish on its own and, until it has, later scrapes do not
+    start another (no threads pile up on a stuck engine). Failures are logged when they start and
+    when they end, not at every scrape.
+    """
+
+    def __init__(self, store: object, timeout_s: float = INTERNALS_TIMEOUT_S) -> None:
+        self._store = store
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._running: threading.Thread | None = None
+        self._failing = False
+
+    def read(self) -> dict[str, float] | None:
+        """The internals now, or None when the store failed, is busy or did not answer in time."""
+        box: list[dict[str, float] | BaseException] = []
+        with self._lock:
+            if self._running is not None and self._running.is_alive():
+                self._failed("a previous read is still running")
+                return None
+            thread = threading.Thread(target=self._run, args=(box,), name="govtrack-internals", daemon=True)
+            self._running = thread
+            thread.start()
+        thread.join(self.timeout_s)
+        if not box:
+            self._failed(f"no answer within {self.timeout_s} s")
+            return None
+        result = box[0]
+        if isinstance(result, BaseException):
+            self._failed(f"{type(result).__name__}: {result}")
+            return None
+        if self._failing:
+            self._failing = False
+            log.info("store_internals_restored")
+        return result
+
+    def _run(self, box: list[dict[str, float] | BaseException]) -> None:
+        try:
+            box.append(internals_of(self._store))
+        except Exception as exc:  # reported by read(), never raised into a scrape
+            box.append(exc)
+
+    def _failed(self, why: str) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("store_internals_unavailable", error=why)
+
+
+def store_internals_hook(store: object, timeout_s: float = INTERNALS_TIMEOUT_S) -> ScrapeHook:
+    """Scrape hook exporting `store`'s internals (through its wrappers) as gauges."""
+    probe = StoreInternalsProbe(store, timeout_s)
+
+    def refresh_store_internals(metrics: Metrics) -> None:
+        metrics.set_store_internals(probe.read())
+
+    return refresh_store_internals
 
 
 # ---------------------------------------------------------------------- app wiring

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from api.logging import get_logger
-from api.metrics import Metrics
+from api.metrics import Metrics, store_internals_hook
 from api.settings import Settings
 from api.state import AppState
 from storage import tracing
@@ -127,6 +127,7 @@ async def start(settings: Settings, injected: EventStore | None, metrics: Metric
         started_monotonic=time.monotonic(),
     )
     metrics.add_scrape_hook(_gauges(state))
+    metrics.add_scrape_hook(store_internals_hook(deferred))  # parts, merges, files per month
     first_attempt = asyncio.Event()
     tasks = [
         _task(_keep_opening(deferred, settings, first_attempt), "govtrack-store-opener"),

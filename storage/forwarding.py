@@ -26,6 +26,7 @@ from storage.base import (
     SessionFilter,
     Stats,
 )
+from storage.internals import internals_of
 
 __all__ = ["ForwardingStore"]
 
@@ -101,3 +102,7 @@ class ForwardingStore:
     def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
         """`inner.export` through the hook."""
         return self._forward(lambda: self.inner.export(flt, destination))
+
+    def internals(self) -> dict[str, float]:
+        """The inner store's internals (storage.internals) through the hook; {} when it has none."""
+        return self._forward(lambda: internals_of(self.inner))

@@ -27,8 +27,9 @@ from api.deps import StateDep
 from api.errors import ApiError
 from api.openapi import errors
 from api.state import AppState
-from storage.base import HealthCheck
+from storage.base import EventStore, HealthCheck
 from storage.breaker import CLOSED
+from storage.internals import internals_of
 
 __all__ = ["VERSION", "router"]
 
@@ -147,14 +148,27 @@ async def health(state: StateDep) -> HealthBody:
 
 
 async def _probe(state: AppState) -> HealthCheck:
-    """The store's own probe, bounded in time; an unopened store is not probed."""
+    """The store's own probe and its internals, bounded in time; an unopened store is not probed."""
     if not state.deferred.is_open:
         return state.deferred.health()
-    probe = asyncio.ensure_future(asyncio.to_thread(state.deferred.health))
+    probe = asyncio.ensure_future(asyncio.to_thread(_health_and_internals, state.deferred))
     done, _ = await asyncio.wait({probe}, timeout=HEALTH_PROBE_TIMEOUT_S)
     if not done:
         return HealthCheck(ok=False, detail=f"health probe did not answer within {HEALTH_PROBE_TIMEOUT_S} s")
     return probe.result()
+
+
+def _health_and_internals(store: EventStore) -> HealthCheck:
+    """The store's probe, with its internals (storage.internals) in `data` when it answered."""
+    check = store.health()
+    if not check.ok:
+        return check
+    data: dict[str, object] = dict(check.data)
+    try:
+        data["internals"] = internals_of(store)
+    except Exception as exc:  # /health reports; the store's own probe already said it answers
+        data["internals"], data["internals_error"] = {}, f"{type(exc).__name__}: {exc}"
+    return HealthCheck(ok=check.ok, detail=check.detail, data=data)
 
 
 def _as_dict(check: HealthCheck) -> dict[str, Any]:

@@ -48,6 +48,7 @@ __all__ = [
     "session_one",
     "session_partials",
     "sessions_page",
+    "table_internals",
     "timeseries_counts",
     "timeseries_rollup",
     "totals",
@@ -490,3 +491,32 @@ def session_partials(ids: list[str]) -> Query:
         f"s_count AS event_count, s_books AS workbooks FROM ({inner})"
     )
     return sql, {"ids": ids}
+
+
+# -- operators' view of the table (storage.internals): system tables only, never the events ----
+
+#: The table holding the parts on a cluster node (audit_events there is Distributed, partless).
+LOCAL_EVENTS: Final = "audit_events_local"
+
+
+def table_internals(database: str, table: str) -> Query:
+    """One row: active parts (total, fullest partition), merges, mutations, rows and bytes of a table.
+
+    Metadata only (system.parts, system.merges, system.mutations, system.merge_tree_settings):
+    cheap whatever the data's size. Columns are named as storage.internals names them, without
+    the `clickhouse_` prefix.
+    """
+    where = "database = {db:String} AND table = {table:String}"
+    setting = "(SELECT toUInt64(value) FROM system.merge_tree_settings WHERE name = '{}')"
+    sql = (
+        "SELECT toUInt64(sum(n)) AS active_parts, toUInt64(max(n)) AS max_parts_per_partition, "
+        "toUInt64(count()) AS partitions, toUInt64(sum(r)) AS rows, toUInt64(sum(b)) AS bytes_on_disk, "
+        f"(SELECT count() FROM system.merges WHERE {where}) AS merges_running, "
+        f"(SELECT toUInt64(sum(num_parts)) FROM system.merges WHERE {where}) AS parts_merging, "
+        f"(SELECT count() FROM system.mutations WHERE {where} AND NOT is_done) AS mutations_pending, "
+        f"{setting.format('parts_to_delay_insert')} AS parts_to_delay_insert, "
+        f"{setting.format('parts_to_throw_insert')} AS parts_to_throw_insert "
+        "FROM (SELECT partition_id, count() AS n, sum(rows) AS r, sum(bytes_on_disk) AS b "
+        f"FROM system.parts WHERE {where} AND active GROUP BY partition_id)"
+    )
+    return sql, {"db": database, "table": table}

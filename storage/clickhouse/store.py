@@ -468,6 +468,16 @@ class ClickHouseStore:
         ]
         return pa.concat_tables(parts) if parts else PARTIAL_SCHEMA.empty_table()
 
+    def internals(self) -> dict[str, float]:
+        """Parts, merges and mutations of the events table from system tables (storage.internals).
+
+        No retry: a scrape asks again soon. On a cluster, the figures are those of the connected
+        node's local table.
+        """
+        table = q.LOCAL_EVENTS if self.cluster else q.EVENTS
+        row = self._arrow(q.table_internals(self.database, table)).to_pylist()[0]
+        return {f"clickhouse_{name}": float(value or 0) for name, value in row.items()}
+
 
 def engine_options(memory_mb: int) -> dict[str, str]:
     """Startup settings of the embedded engine: its memory is bounded by `memory_mb`, not by the data.

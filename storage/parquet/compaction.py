@@ -19,9 +19,11 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import duckdb
 
@@ -30,7 +32,7 @@ from storage.parquet import queries as sql
 from storage.parquet.layout import ROW_GROUP_ROWS, DataFile, FileSet, write_events
 from storage.parquet.rollup import merge
 
-__all__ = ["Compactor"]
+__all__ = ["Compactor", "MergeRun"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,15 @@ def month_key(partition: str) -> int:
     """year*100+month of an `events/year=YYYY/month=MM` partition."""
     year, month = (int(part.split("=", 1)[1]) for part in partition.split("/")[-2:])
     return year * 100 + month
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRun:
+    """One finished merge, for operators (storage.internals)."""
+
+    files: int
+    rows: int
+    seconds: float
 
 
 class Compactor:
@@ -58,6 +69,10 @@ class Compactor:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Files of the merge in progress (0: none), merges done, and the last one (read by internals).
+        self.merging_files = 0
+        self.merges_done = 0
+        self.last_merge: MergeRun | None = None
 
     def start(self) -> None:
         """Start the daemon thread (idempotent)."""
@@ -106,12 +121,28 @@ class Compactor:
                 inputs = self._pick()
                 if inputs is None:
                     return merges
-                self._merge(inputs)
+                started = time.perf_counter()
+                self.merging_files = len(inputs)
+                try:
+                    self._merge(inputs)
+                finally:
+                    self.merging_files = 0
+                rows = sum(f.rows for f in inputs)
+                self.last_merge = MergeRun(len(inputs), rows, time.perf_counter() - started)
+                self.merges_done += 1
                 merges += 1
         return merges
 
     def _pick(self) -> list[DataFile] | None:
-        """The first size tier of some partition holding `threshold` files, if any.
+        """The first size tier of some partition holding `threshold` files, if any."""
+        return next(self._full_tiers(self._files.manifest.files), None)
+
+    def backlog(self, files: Iterable[DataFile]) -> int:
+        """Files in size tiers holding `threshold` files or more: to be merged, or being merged."""
+        return sum(len(tier) for tier in self._full_tiers(files))
+
+    def _full_tiers(self, files: Iterable[DataFile]) -> Iterator[list[DataFile]]:
+        """Every size tier of every partition holding `threshold` files or more.
 
         Tiers are [0, max/t^2), [max/t^2, max/t), [max/t, max) for threshold t, so a row is
         rewritten about once per tier (bounded write amplification) and a partition keeps at most
@@ -120,14 +151,13 @@ class Compactor:
         t = self._threshold
         bounds = (0, self._max_rows // (t * t), self._max_rows // t, self._max_rows)
         by_partition: dict[str, list[DataFile]] = defaultdict(list)
-        for f in self._files.manifest.files:
+        for f in files:
             by_partition[f.partition].append(f)
-        for files in by_partition.values():
+        for held in by_partition.values():
             for lo, hi in itertools.pairwise(bounds):
-                tier = [f for f in files if lo <= f.rows < hi]
+                tier = [f for f in held if lo <= f.rows < hi]
                 if len(tier) >= t:
-                    return tier
-        return None
+                    yield tier
 
     def _merge(self, inputs: list[DataFile]) -> None:
         """Write the sorted union of `inputs` with their merged rollup, then swap it in."""

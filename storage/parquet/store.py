@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -510,6 +511,34 @@ class ParquetStore:
         except Exception as exc:  # health reports, never raises
             return HealthCheck(ok=False, detail=f"parquet store unavailable: {exc}")
 
+    def internals(self) -> dict[str, float]:
+        """Files per month, compaction backlog and last merge, spill bytes (storage.internals).
+
+        From the manifest and the compactor's bookkeeping: no file is opened, only the spill
+        directory (a few DuckDB temp files) is listed.
+        """
+        if self._con is None:
+            raise TerminalStoreError("parquet store is not open")
+        files = self._files.manifest.files
+        per_month: dict[str, int] = {}
+        for f in files:
+            per_month[f.partition] = per_month.get(f.partition, 0) + 1
+        compactor = self._compactor
+        out: dict[str, float] = {
+            "parquet_files": len(files),
+            "parquet_months": len(per_month),
+            "parquet_max_files_per_month": max(per_month.values(), default=0),
+            "parquet_rows": sum(f.rows for f in files),
+            "parquet_compaction_backlog_files": compactor.backlog(files),
+            "parquet_compaction_running": compactor.merging_files,
+            "parquet_compactions": compactor.merges_done,
+            "parquet_spill_bytes": _tree_bytes(self.root / SPILL_DIR),
+        }
+        if (last := compactor.last_merge) is not None:
+            out["parquet_last_compaction_seconds"] = last.seconds
+            out["parquet_last_compaction_rows"] = last.rows
+        return out
+
 
 def _newest_months_first(files: tuple[DataFile, ...]) -> Iterator[list[DataFile]]:
     """The files in groups of whole months, newest months first, groups doubling in size."""
@@ -531,3 +560,23 @@ def _time_only(flt: EventFilter) -> bool:
 def _within(f: DataFile, start_us: int | None, end_us: int | None) -> bool:
     """Whether every row of `f` lies in [start_us, end_us)."""
     return (start_us is None or f.min_us >= start_us) and (end_us is None or f.max_us < end_us)
+
+
+def _tree_bytes(directory: Path) -> int:
+    """Bytes of the files under `directory` (0 when it is gone); files vanishing meanwhile are skipped."""
+    total = 0
+    pending = [directory]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
