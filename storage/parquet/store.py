@@ -294,13 +294,32 @@ class ParquetStore:
     # -- reads -------------------------------------------------------------------------------
 
     def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
-        """A keyset page of matching events in (timestamp, event_id) order."""
+        """A keyset page of matching events in (timestamp, event_id) order.
+
+        Months hold disjoint time ranges, so they are asked in the page's order in growing groups
+        (1, 2, 4, ... months), each for the rows still missing: the latest page of a filter with no
+        time range reads the newest month or two, not every file (as cell_history does). Months
+        wholly on the far side of the cursor are skipped.
+        """
         if page.limit < 1:
             raise InvalidQueryError("limit must be at least 1")
         with translate_errors("query"), self._files.snapshot() as files:
-            paths = self._select(files, flt.start, flt.end)
-            q = sql.events_page(paths, flt, page.limit, page.order, page.after)
-            return self._table(q).cast(EVENT_SCHEMA)
+            lo, hi = _us(flt.start), _us(flt.end)
+            selected = tuple(f for f in files if f.overlaps(lo, hi) and _past_cursor(f, page))
+            found: list[pa.Table] = []
+            rows = 0
+            for group in _newest_months_first(selected, newest_first=page.order == "desc"):
+                q = sql.events_page(self._paths(group), flt, page.limit - rows, page.order, page.after)
+                part = self._table(q)
+                found.append(part)
+                rows += part.num_rows
+                if rows >= page.limit:
+                    break
+            if not found:
+                return self._table(sql.events_page([], flt, page.limit, page.order, page.after)).cast(
+                    EVENT_SCHEMA
+                )
+            return pa.concat_tables(found).cast(EVENT_SCHEMA)
 
     def page_end(self, flt: EventFilter, page: Page, /) -> Cursor | None:
         """The key of the page's last row when more rows follow it (two key columns, no rows)."""
@@ -540,10 +559,21 @@ class ParquetStore:
         return out
 
 
-def _newest_months_first(files: tuple[DataFile, ...]) -> Iterator[list[DataFile]]:
-    """The files in groups of whole months, newest months first, groups doubling in size."""
+def _past_cursor(f: DataFile, page: Page) -> bool:
+    """Whether `f` may hold rows after the page's cursor (its time range reaches past it)."""
+    if page.after is None:
+        return True
+    if page.order == "desc":
+        return f.min_us <= page.after.timestamp_us
+    return f.max_us >= page.after.timestamp_us
+
+
+def _newest_months_first(
+    files: tuple[DataFile, ...], *, newest_first: bool = True
+) -> Iterator[list[DataFile]]:
+    """The files in groups of whole months, newest (or oldest) months first, groups doubling in size."""
     months: dict[str, list[DataFile]] = {}
-    for f in sorted(files, key=lambda f: f.partition, reverse=True):
+    for f in sorted(files, key=lambda f: f.partition, reverse=newest_first):
         months.setdefault(f.partition, []).append(f)
     ordered = list(months.values())
     size, first = 1, 0

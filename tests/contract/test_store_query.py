@@ -134,3 +134,30 @@ def test_cell_history_exact_cell_newest_first(store: EventStore) -> None:
     assert got[1]["formula"] == "=B1"
     assert store.cell_history("book.xlsx", "Sheet1", "A1", 2).num_rows == 2
     assert store.cell_history("book.xlsx", "Sheet1", "Z9", 10).num_rows == 0
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+@pytest.mark.parametrize("limit", [3, 17, 40])
+def test_pages_across_months_in_either_order(store: EventStore, order: str, limit: int) -> None:
+    """Events over five months, sent newest month first in two appends.
+
+    Every page is the next `limit` rows of the plain sorted list, whichever months it spans.
+    """
+    data = [
+        event(i, timestamp=BASE + dt.timedelta(days=9 * i), user_name="CORP\\alice" if i % 3 else "CORP\\bob")
+        for i in range(1, 17)
+    ]
+    store.append(table(data[8:]))
+    store.append(table(data[:8]))
+    for flt in (
+        EventFilter(),
+        EventFilter(user_names=("CORP\\alice",)),
+        EventFilter(end=BASE + 100 * 24 * H),
+    ):
+        want = sorted(
+            (r for r in data if matches(r, flt)),
+            key=lambda r: (r["timestamp"], r["event_id"]),
+            reverse=order == "desc",
+        )
+        got = page_all(store, flt, order=order, limit=limit)
+        assert [r["event_id"] for r in got] == [r["event_id"] for r in want], flt
