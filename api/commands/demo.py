@@ -59,7 +59,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--end",
         type=timestamp,
         metavar="T",
-        help="the span ends this day (default: today, so the data is recent)",
+        help="the events fall in the D days before this date (default: today, so the data is recent)",
     )
     demo.add_argument(
         "--seed", type=int, default=0, help="random seed (default 0): equal seeds, equal events"
