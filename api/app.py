@@ -27,7 +27,7 @@ from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
 from api.metrics import router as metrics_router
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
-from api.routes import cells, events, exports, ingest, ops, sessions, stats
+from api.routes import archive, cells, events, exports, holds, ingest, ops, sessions, stats
 from api.routes.ops import VERSION
 from api.routes.pages import install_pages
 from api.settings import Settings
@@ -108,5 +108,7 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     for module in (events, cells, stats, sessions):
         app.include_router(module.router, dependencies=[read, timed])
     app.include_router(exports.router, dependencies=[admin, timed])
+    app.include_router(archive.router, dependencies=[admin])
+    app.include_router(holds.router, dependencies=[admin])
     install_pages(app)  # /, /docs, /redoc and /static: no key for the HTML, the data calls need one
     return app

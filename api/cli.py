@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from api.auth import HASH_PREFIX, SCOPES, hash_key, keyring_from_settings
 from api.cli_verify import add_verify_parser, run_verify
-from api.commands import demo, export, migrate, stats
+from api.commands import archive, demo, export, migrate, stats
 from api.commands.common import EXIT_USAGE, JobError, exit_codes, fail, quiet_logging
 from api.logging import configure_logging, get_logger
 from api.settings import Settings
@@ -203,7 +203,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
-_JOBS: Final = {"demo": demo, "export": export, "stats": stats, "migrate": migrate}
+_JOBS: Final = {"demo": demo, "export": export, "stats": stats, "migrate": migrate, "archive": archive}
 
 
 def _job(name: str, args: argparse.Namespace, settings: Settings) -> int:

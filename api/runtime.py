@@ -27,6 +27,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
+from api import tiers
 from api.logging import get_logger
 from api.metrics import Metrics, store_internals_hook
 from api.settings import Settings
@@ -99,6 +100,7 @@ async def start(settings: Settings, injected: EventStore | None, metrics: Metric
         if injected is not None
         else create_store(settings.store_url, memory_mb=settings.engine_memory_mb)
     )
+    inner = tiers.tiered(inner, settings)  # reads span the archive; appends dedup against it
     deferred = DeferredOpenStore(tracing.traced(inner))  # spans around store calls when tracing
     spool = await asyncio.to_thread(Spool, settings.spool_dir, settings.spool_max_bytes)
     breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_timeout_s)
@@ -132,6 +134,7 @@ async def start(settings: Settings, injected: EventStore | None, metrics: Metric
     tasks = [
         _task(_keep_opening(deferred, settings, first_attempt), "govtrack-store-opener"),
         _task(_keep_replaying(state), "govtrack-spool-replay"),
+        *tiers.archive_tasks(state),
     ]
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(first_attempt.wait(), timeout=FIRST_OPEN_WAIT_S)

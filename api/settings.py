@@ -184,6 +184,40 @@ class Settings(BaseSettings):
         description="comma-separated object-store URL prefixes an export may name (e.g. "
         "s3://bucket/exports/); any other URL is 400 invalid_destination. Empty by default",
     )
+    archive_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="move months that ended more than this many days ago from the hot store to "
+        "GOVTRACK_ARCHIVE_URL, verified before the hot copy is dropped (a background job; unset: off, "
+        "POST /api/archive and `govtrack archive` still work)",
+    )
+    archive_interval_s: float = Field(
+        default=3600.0, gt=0, description="how often the archive and retention job runs when either is on"
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="delete archived months wholly older than this many days, unless a legal hold covers "
+        "them; each deletion is recorded in <archive>/_deletions/ (unset: off, nothing is ever deleted)",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint for s3:// archives and exports (an S3-compatible store); unset: AWS's, "
+        "or AWS_ENDPOINT_URL. Keys and region also come from the standard AWS variables and files",
+    )
+    s3_region: str | None = Field(
+        default=None, description="S3 region (unset: AWS_REGION or the SDK's default)"
+    )
+    azure_account_name: str | None = Field(
+        default=None, description="storage account of abfs://container/prefix URLs (or name it in the URL)"
+    )
+    azure_account_key: SecretStr | None = Field(
+        default=None,
+        description="its account key (unset: Azure's default credential, e.g. AZURE_CLIENT_ID...)",
+    )
+    azure_blob_endpoint: str | None = Field(
+        default=None, description="http(s)://host:port of the Blob service (Azurite); unset: Azure's"
+    )
     csv_neutralize: bool = Field(
         default=True,
         description="CSV cells starting with = + - @ tab or CR get a leading ' so a spreadsheet does "

@@ -14,7 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.commands.common import EXIT_OK, JobError, exit_codes, open_store, paragraph, timestamp
+from api.commands.archive import export_with_progress, open_tiered
+from api.commands.common import EXIT_OK, JobError, exit_codes, paragraph, timestamp
 from api.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -74,9 +75,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.start and args.end and args.start >= args.end:
         raise JobError("--from must be before --to")
     target = destination(args, settings)
-    store = open_store(settings.store_url)
+    store = open_tiered(settings)  # archived months and s3:// / abfs:// URLs too (api.commands.archive)
     try:
-        result = store.export(EventFilter(start=args.start, end=args.end), target)
+        result = export_with_progress(store, EventFilter(start=args.start, end=args.end), target)
     except StoreError as exc:
         raise JobError(f"the export failed: {exc}") from exc
     finally:

@@ -6,7 +6,8 @@ Where an export may go (the confinement rules, issue 8):
   `export-<UTC stamp>-<random>` directory there. Absolute paths, `..`, `.`, empty segments,
   backslashes and control characters are refused.
 - A URL is accepted only under a prefix of `GOVTRACK_EXPORT_URL_PREFIXES` (object stores; none by
-  default, and `file://` never): the store is asked to write it.
+  default, and `file://` never): the tiered store writes it (s3://, abfs://; storage.archive.exporter),
+  with the same layout and manifest, and refuses (409) a URL that already holds files.
 - Every refusal is the same 400 `invalid_destination`, decided from the text alone, so the answer
   never tells whether some path outside the root exists.
 - The export directory is created exclusively (mkdir, never exist_ok), walking from the root with
@@ -40,6 +41,7 @@ from api.limits import large_read_gate
 from api.openapi import errors, export_body, ok
 from api.openapi_models import ExportManifest
 from api.settings import Settings
+from storage.archive.exporter import DestinationExistsError, ExportFailedError
 
 __all__ = ["exports_root", "local_destination", "reserve_directory", "router"]
 
@@ -201,6 +203,10 @@ async def create_export(request: Request, store: StoreDep, settings: SettingsDep
             result = await run_in_threadpool(store.export, flt, target)
         else:
             result = await run_in_threadpool(_export_into, store, flt, exports_root(settings), target)
+    except DestinationExistsError as exc:  # an object-store URL already holding files
+        raise ApiError(409, "destination_exists", str(exc)) from exc
+    except ExportFailedError as exc:  # the object store refused or is unreachable: nothing committed
+        raise ApiError(503, "destination_unavailable", str(exc), headers={"Retry-After": "5"}) from exc
     finally:
         permit.release()
     return {**result.manifest, "destination": result.destination}

@@ -10,6 +10,7 @@ deletes the files it wrote and leaves no manifest. A destination already holding
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -25,13 +26,17 @@ from storage.errors import StoreError
 from storage.export import MANIFEST_NAME, schema_description
 from storage.keyset import EXPORT_BATCH_BYTES, QueryFn, keyset_tables
 
-__all__ = ["DestinationExistsError", "export_events"]
+__all__ = ["DestinationExistsError", "ExportFailedError", "export_events"]
 
 KIND: Final = "govtrack-export"
 
 
 class DestinationExistsError(StoreError):
     """The destination holds files already: exports never share one."""
+
+
+class ExportFailedError(StoreError):
+    """The destination could not be written (unreachable, no such bucket, refused): nothing committed."""
 
 
 def _window(flt: EventFilter) -> dict[str, str | None]:
@@ -53,8 +58,11 @@ def export_events(
 
     Raises DestinationExistsError when the destination already holds a file.
     """
-    if location.list_files():
-        raise DestinationExistsError(f"{location.url} is not empty: exports never share a destination")
+    try:
+        if location.list_files():
+            raise DestinationExistsError(f"{location.url} is not empty: exports never share a destination")
+    except OSError as exc:
+        raise ExportFailedError(f"{location.url} cannot be listed: {exc}") from exc
     written: list[str] = []
     try:
         pages = keyset_tables(query, flt, "asc", None, batch_bytes=batch_bytes)
@@ -78,8 +86,11 @@ def export_events(
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         if not location.create_exclusive(MANIFEST_NAME, body):
             raise DestinationExistsError(f"{location.url}: another export committed here meanwhile")
-    except BaseException:
+    except BaseException as exc:
         for rel in written:
-            location.delete(rel)
+            with contextlib.suppress(OSError):
+                location.delete(rel)
+        if isinstance(exc, OSError):
+            raise ExportFailedError(f"the export to {location.url} failed: {exc}") from exc
         raise
     return manifest

@@ -8,9 +8,10 @@ and key from the options, else Azure's default credential).
 
 Commit points need an exclusive create ("write this object only if it does not exist"): a local
 path uses a hard link of a fully written temp file (atomic, fails if the name exists); S3 uses a
-conditional PUT (`If-None-Match: *`) through boto3, which pyarrow cannot send. Azure Blob through
-pyarrow has no conditional write: there the create is check-then-write and read back, which
-catches every loser except one racing within the same few milliseconds (documented in the README).
+conditional PUT (`If-None-Match: *`) through boto3, and Azure Blob a Put Blob with the same
+condition, signed with the account key (pyarrow can send neither). Azure with another credential
+(no account key) falls back to check-then-write and read back, which catches every loser except
+one racing within the same few milliseconds.
 
 DuckDB reads remote files through a per-location fsspec wrapper of the same pyarrow filesystem
 (its own S3 support is an extension it would download at run time, which this service must not).
@@ -18,16 +19,21 @@ DuckDB reads remote files through a per-location fsspec wrapper of the same pyar
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
 import itertools
 import os
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pyarrow.fs as pafs
 
@@ -71,6 +77,8 @@ class Location:
         self.options = options
         self._duckdb_fs: Any = None
         self._lock = threading.Lock()
+        #: The Azure storage account (Azure locations only).
+        self.account = options.azure_account_name or ""
 
     def __repr__(self) -> str:
         return f"Location({self.url!r})"
@@ -163,6 +171,8 @@ class Location:
             return _link_exclusive(Path(self.full(rel)), data)
         if self.kind == "s3":
             return self._s3_put_if_absent(rel, data)
+        if self.kind == "azure" and self.options.azure_account_key:
+            return _azure_put_if_absent(self, rel, data)
         if self.exists(rel):
             return False
         self.write_bytes(rel, data)
@@ -264,6 +274,48 @@ def _link_exclusive(path: Path, data: bytes) -> bool:
         tmp.unlink(missing_ok=True)
 
 
+def _azure_put_if_absent(location: Location, rel: str, data: bytes) -> bool:
+    """Put Blob with `If-None-Match: *`, signed with the account key (pyarrow cannot send it)."""
+    o = location.options
+    account = location.account
+    key = o.azure_account_key or ""
+    container, _, blob = location.full(rel).partition("/")
+    path = f"/{container}/{quote(blob, safe='/=')}"
+    if o.azure_blob_endpoint:  # an emulator: path-style, the account in the path (and twice when signed)
+        endpoint = urlsplit(o.azure_blob_endpoint)
+        url, resource = (
+            f"{endpoint.scheme}://{endpoint.netloc}/{account}{path}",
+            f"/{account}/{account}{path}",
+        )
+    else:
+        url, resource = f"https://{account}.blob.core.windows.net{path}", f"/{account}{path}"
+    headers = {
+        "x-ms-blob-type": "BlockBlob",
+        "x-ms-date": formatdate(usegmt=True),
+        "x-ms-version": "2021-08-06",
+    }
+    canonical = "".join(f"{k}:{v}\n" for k, v in sorted(headers.items()))
+    length = str(len(data)) if data else ""
+    kind = "application/octet-stream"  # else urllib sends (unsigned) form encoding
+    to_sign = f"PUT\n\n\n{length}\n\n{kind}\n\n\n\n*\n\n\n{canonical}{resource}"
+    signature = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest())
+    request = urllib.request.Request(url, data=data, method="PUT")  # noqa: S310 - the configured endpoint
+    for k, v in {
+        **headers,
+        "Content-Type": kind,
+        "If-None-Match": "*",
+        "Authorization": f"SharedKey {account}:{signature.decode()}",
+    }.items():
+        request.add_header(k, v)
+    try:
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+            return True
+    except urllib.error.HTTPError as exc:
+        if exc.code in (409, 412):  # BlobAlreadyExists / ConditionNotMet
+            return False
+        raise OSError(f"Azure Put Blob {rel} failed: {exc.code} {exc.reason}") from exc
+
+
 def open_location(url: str, options: ObjectStoreOptions | None = None) -> Location:
     """The Location a URL or path names; 400-style InvalidQueryError for an unsupported scheme."""
     options = options or ObjectStoreOptions()
@@ -280,7 +332,9 @@ def open_location(url: str, options: ObjectStoreOptions | None = None) -> Locati
         if not account:
             raise InvalidQueryError(f"{url}: name the storage account (container@account...) or configure it")
         fs = _azure(account, options)
-        return Location(url, fs, f"{container}{unquote(parts.path)}", "azure", options)
+        location = Location(url, fs, f"{container}{unquote(parts.path)}", "azure", options)
+        location.account = account
+        return location
     raise InvalidQueryError(
         f"unsupported archive or export URL scheme {scheme!r}: use a path, s3:// or abfs://"
     )

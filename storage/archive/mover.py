@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArchiveBusyError",
     "ArchiveReport",
+    "ArchiveUnsupportedError",
     "MonthMove",
     "MonthlyStore",
     "ReconcileError",
@@ -84,6 +85,10 @@ class MonthlyStore(Protocol):
 
 class ArchiveBusyError(StoreError):
     """Another archive or retention run holds the archive; this one changed nothing."""
+
+
+class ArchiveUnsupportedError(StoreError):
+    """The hot store cannot take part in a verified move (no month operations, or several writers)."""
 
 
 class ReconcileError(StoreError):
@@ -139,9 +144,9 @@ def _hot(tiered: TieredStore) -> Any:
     """The hot store, checked to support moves by a single writer."""
     hot = tiered.hot
     if not isinstance(hot, MonthlyStore):
-        raise StoreError(f"the {hot.name} store cannot move months to an archive")
+        raise ArchiveUnsupportedError(f"the {hot.name} store cannot move months to an archive")
     if getattr(hot, "single_writer", True) is False:
-        raise StoreError(
+        raise ArchiveUnsupportedError(
             "archiving needs the only writer of the hot store (the embedded engine or the Parquet store): "
             "with several writers a late event could land between the reconcile and the drop"
         )
