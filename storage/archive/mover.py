@@ -45,6 +45,7 @@ from storage.archive.writer import batch_fingerprint, write_sorted
 from storage.base import EventFilter
 from storage.errors import StoreError
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
+from storage.log.export_log import publish_log
 
 if TYPE_CHECKING:
     from storage.archive.tiers import TieredStore
@@ -174,6 +175,7 @@ def archive_months(
         tiered.gate.raise_horizon(month_bounds_us(max(months))[1])  # these months' appends now look up
         for month in months:
             report.months.append(_move(tiered, hot, month, on_step or _no_step))
+        publish_log(getattr(hot, "transparency_log", None), tiered.location)  # storage.log.export_log
         return report
     finally:
         lock.release()
@@ -240,24 +242,42 @@ class _Skipped:
     fingerprint: int = 0
 
 
+def _month_batches(hot: Any, month: int) -> Iterator[pa.RecordBatch]:
+    """The hot month in (timestamp, event_id) order, read so that no part is read twice.
+
+    A store with `read_month` streams one sorted read (the Parquet store: its compacted files are
+    clustered by cell, so keyset pages would each scan the month). Otherwise day by day, keyset
+    pages within each day (ClickHouse: the day leads its sorting key, so a day's pages read only
+    that day's granules); days are disjoint and in order, so the concatenation is sorted.
+    """
+    if hasattr(hot, "read_month"):
+        yield from hot.read_month(month)
+        return
+    start_us, end_us = month_bounds_us(month)
+    day_us = 86_400_000_000
+    for lo in range(start_us, end_us, day_us):
+        start = _EPOCH + dt.timedelta(microseconds=lo)
+        end = _EPOCH + dt.timedelta(microseconds=min(lo + day_us, end_us))
+        for page in keyset_tables(
+            hot.query, EventFilter(start=start, end=end), "asc", None, batch_bytes=EXPORT_BATCH_BYTES
+        ):
+            yield from page.to_batches()
+
+
 def _rows_to_write(
     tiered: TieredStore, hot: Any, month: int, archived: bool, skipped: _Skipped
 ) -> Iterator[pa.RecordBatch]:
     """The hot month in (timestamp, event_id) order, without the rows the archive already holds."""
-    start, end = (_EPOCH + dt.timedelta(microseconds=us) for us in month_bounds_us(month))
-    for page in keyset_tables(
-        hot.query, EventFilter(start=start, end=end), "asc", None, batch_bytes=EXPORT_BATCH_BYTES
-    ):
-        if archived:
-            held = tiered.reader.id_hits(month, page.column("event_id").to_pylist())
+    for batch in _month_batches(hot, month):
+        if archived and batch.num_rows:
+            ids = batch.column("event_id")
+            held = tiered.reader.id_hits(month, ids.to_pylist())
             if held:
-                mask = pc.is_in(page.column("event_id"), value_set=pa.array(sorted(held), pa.string()))
+                value_set = pa.array(sorted(held), pa.string())
                 skipped.rows += len(held)
-                skipped.fingerprint = add(
-                    skipped.fingerprint, batch_fingerprint(pa.array(sorted(held), pa.string()))
-                )
-                page = page.filter(pc.invert(mask))
-        yield from page.to_batches()
+                skipped.fingerprint = add(skipped.fingerprint, batch_fingerprint(value_set))
+                batch = batch.filter(pc.invert(pc.is_in(ids, value_set=value_set)))
+        yield batch
 
 
 def read_back(tiered: TieredStore, entries: list[FileEntry]) -> None:

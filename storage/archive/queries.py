@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Final
 
 from storage.base import EventFilter
-from storage.parquet.queries import Query, source, where
+from storage.parquet.queries import EVENT_COLUMNS, Query, source, where
 
-__all__ = ["FINGERPRINT_SQL", "Query", "fingerprint", "id_hits", "session_ids", "session_partials"]
+__all__ = ["FINGERPRINT_SQL", "Query", "fingerprint", "id_hits", "month_rows", "session_ids", "session_partials"]
 
 #: The fingerprint aggregate of storage.archive.fingerprint over a relation with `event_id`.
 FINGERPRINT_SQL: Final = "coalesce(sum((md5_number(event_id) & 18446744073709551615::UHUGEINT)::HUGEINT), 0)"
@@ -55,4 +55,15 @@ def session_partials(files: list[str], ids: list[str]) -> Query:
         f"FROM {source(files, q)} WHERE session_id IN (SELECT unnest({q.bind(ids)}::VARCHAR[])) "
         "GROUP BY session_id"
     )
+    return q
+
+
+def month_rows(files: list[str]) -> Query:
+    """Every event of `files` in (timestamp, event_id) order: one sort (spilled past DuckDB's memory limit).
+
+    The archive mover reads a whole month this way: keyset pages would each scan the month again,
+    since compacted files are clustered by cell, not by time (storage.parquet.compaction).
+    """
+    q = Query()
+    q.sql = f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} ORDER BY timestamp, event_id"
     return q

@@ -487,6 +487,21 @@ class ParquetStore:
             row = self._table(archive_sql.fingerprint(paths)).to_pylist()[0]
         return int(row["n"]), int(row["fp"]) & 0xFFFF_FFFF_FFFF_FFFF
 
+    def read_month(self, month: int, /) -> Iterator[pa.RecordBatch]:
+        """A month's events in (timestamp, event_id) order, streamed (for the archive mover).
+
+        The snapshot stays open while the caller reads, so compaction cannot delete the files.
+        """
+        with translate_errors("read_month"), self._files.snapshot() as files:
+            paths = self._month_files(files, month)
+            if not paths:
+                return
+            q = archive_sql.month_rows(paths)
+            with self._cursor() as cur:
+                reader = cur.sql(q.sql, params=q.params).to_arrow_reader(65_536)
+                for batch in reader:
+                    yield batch.cast(EVENT_SCHEMA)
+
     def drop_month(self, month: int, /) -> None:
         """Drop a month's files by one manifest commit: after the archive committed them.
 
