@@ -9,9 +9,9 @@ setting it is required. Another archive or retention run in progress, or a recon
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -142,10 +142,12 @@ async def archive_status(state: StateDep) -> dict[str, Any]:
     response_model=None,
     responses=ok(VerifyAnswer, "the verdict and the problems found") | errors(400),
 )
-async def verify(request: Request, state: StateDep) -> dict[str, Any]:
+async def verify(
+    state: StateDep,
+    month: Annotated[str | None, Query(max_length=16, description="check this month only (YYYY-MM)")] = None,
+) -> dict[str, Any]:
     """`?month=YYYY-MM` checks one month; the answer is 200 either way, `ok` says the verdict."""
     store = tiered_of(state)
-    month = request.query_params.get("month")
     try:
         key = parse_month(month) if month else None
     except ValueError as exc:

@@ -9,9 +9,9 @@ every replica sees them. Releasing keeps the record, with `released_at`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -94,10 +94,11 @@ async def place_hold(body: HoldRequest, state: StateDep) -> dict[str, Any]:
 @router.get(
     "/api/holds", summary="The legal holds in force", response_model=None, responses=ok(HoldList, "holds")
 )
-async def list_holds(request: Request, state: StateDep) -> dict[str, Any]:
+async def list_holds(
+    state: StateDep, every: Annotated[bool, Query(alias="all", description="released holds too")] = False
+) -> dict[str, Any]:
     """`?all=true` lists released holds too."""
     store = tiered_of(state)
-    every = request.query_params.get("all", "").lower() in ("1", "true", "yes")
     holds = await run_in_threadpool(store.holds.all if every else store.holds.active)
     return {"holds": [h.to_dict() for h in holds]}
 
