@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.schema import EVENT_SCHEMA
+from storage.schema import EVENT_SCHEMA, LOG_COLUMNS
 
 __all__ = ["generate_events"]
 
@@ -183,12 +183,22 @@ def generate_events(
     timestamp = _session_starts(rng, sessions, start_us, days)[session_of] + elapsed
     kind = _event_types(rng, position, size)
     order = pl.Series(timestamp).arg_sort().to_numpy() if sort else np.arange(n)
-    per_event = {"session": session_of, "user": user, "book": book, "kind": kind, "ts": timestamp}
+    per_event = {
+        "session": session_of,
+        "user": user,
+        "book": book,
+        "kind": kind,
+        "ts": timestamp,
+        "pos": position,
+    }
     ev = {name: values[order] for name, values in per_event.items()}
     columns = _columns(rng, n, ev, sessions, _people(users), _workbooks(workbooks))
     ts_type = pa.timestamp("us", tz="UTC")
     columns["timestamp"] = pa.array(ev["ts"], type=ts_type)
     columns["received_at"] = pa.array(ev["ts"] + rng.integers(200_000, 5_000_000, size=n), type=ts_type)
+    columns["session_seq"] = pa.array(ev["pos"], type=pa.int64())  # the add-in numbers each session's events
+    for name in LOG_COLUMNS:  # assigned by the store that keeps the transparency log
+        columns[name] = pa.nulls(n, EVENT_SCHEMA.field(name).type)
     return pa.table([columns[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
 
 

@@ -27,7 +27,7 @@ from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
 from api.metrics import router as metrics_router
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
-from api.routes import archive, cells, events, exports, holds, ingest, ops, sessions, stats
+from api.routes import archive, asof, cells, events, exports, holds, ingest, ops, proofs, sessions, stats
 from api.routes.ops import VERSION
 from api.routes.pages import install_pages
 from api.settings import Settings
@@ -105,7 +105,7 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     app.include_router(ops.router)  # /live, /ready open; /health guarded inside
     app.include_router(metrics_router, dependencies=[read])
     app.include_router(ingest.router, dependencies=[Depends(require_scope("ingest"))])
-    for module in (events, cells, stats, sessions):
+    for module in (events, cells, asof, stats, sessions, proofs):
         app.include_router(module.router, dependencies=[read, timed])
     app.include_router(exports.router, dependencies=[admin, timed])
     app.include_router(archive.router, dependencies=[admin])

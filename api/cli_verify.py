@@ -69,6 +69,12 @@ def add_verify_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=Path,
         help=f"the log's tree files, to locate rewritten leaves (default: EXPORT/{TREE_DIR}/tree)",
     )
+    verify.add_argument(
+        "--partial",
+        action="store_true",
+        help="the export holds only some events (a filtered export, the archive): check each against "
+        "the log's tree files (which must hash to the signed root); absent leaves are counted, not failures",
+    )
     verify.add_argument("--proof", type=Path, help="a tlog-proof file: check only this event's inclusion")
     verify.add_argument("--event-id", help="the event the --proof is for")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -106,7 +112,9 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"govtrack verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = verify_export(args.export, checkpoint, verifier, old_checkpoint_note=old, tree=args.tree)
+        report = verify_export(
+            args.export, checkpoint, verifier, old_checkpoint_note=old, tree=args.tree, partial=args.partial
+        )
     except (ValueError, KeyError, pa.ArrowException) as exc:
         print(f"govtrack verify: cannot read the export: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -168,7 +176,13 @@ def _as_text(report: Report) -> str:
     lines = [head]
     first = report.first()
     if report.ok:
-        lines.append("OK: every leaf recomputed, the root matches, the checkpoint's signature verifies")
+        if report.partial:
+            lines.append(
+                "OK (partial): every event held recomputes to the signed tree's leaf at its index; "
+                f"{report.absent} leaves of the log are not in this export"
+            )
+        else:
+            lines.append("OK: every leaf recomputed, the root matches, the checkpoint's signature verifies")
         if report.old_checkpoint is not None:
             lines.append(f"OK: the log extends the older checkpoint of size {report.old_checkpoint.size}")
     else:
@@ -202,6 +216,8 @@ def _as_json(report: Report) -> dict[str, object]:
             {"kind": f.kind, "leaf_index": f.leaf_index, "event_id": f.event_id, "message": f.message}
             for f in report.findings
         ],
+        "partial": report.partial,
+        "absent": report.absent,
         "sessions": 0 if report.sessions is None else report.sessions.num_rows,
         "incomplete_sessions": incomplete.slice(0, 1000).to_pylist() if incomplete.num_rows else [],
     }

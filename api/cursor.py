@@ -34,8 +34,10 @@ from storage.base import Cursor, EventFilter, Order, SessionFilter
 __all__ = [
     "MAX_POSITION_ID_CHARS",
     "cursor_key",
+    "decode_cell_cursor",
     "decode_event_cursor",
     "decode_session_cursor",
+    "encode_cell_cursor",
     "encode_event_cursor",
     "encode_session_cursor",
     "fingerprint",
@@ -166,6 +168,36 @@ def decode_session_cursor(token: str, flt: SessionFilter, key: bytes) -> tuple[d
     """The (start_time, session_id) position of a sessions token."""
     micros, session_id = _decode(token, key, "sessions", "desc", fingerprint(flt))
     return _from_micros(micros), session_id
+
+
+def _cells_fingerprint(workbook_name: str, at: dt.datetime) -> str:
+    canonical = json.dumps(["cells", workbook_name, _to_micros(at)], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def encode_cell_cursor(after: tuple[str, str], workbook_name: str, at: dt.datetime, key: bytes) -> str:
+    """The token for a workbook's cells after (sheet_name, cell_address), bound to workbook and time."""
+    body = {
+        "v": _VERSION,
+        "k": "cells",
+        "o": "asc",
+        "f": _cells_fingerprint(workbook_name, at),
+        "p": list(after),
+    }
+    return _encode(body, key)
+
+
+def decode_cell_cursor(token: str, workbook_name: str, at: dt.datetime, key: bytes) -> tuple[str, str]:
+    """The (sheet_name, cell_address) position of a workbook-state token."""
+    body = _verified_body(token, key)
+    if body.get("v") != _VERSION or body.get("k") != "cells":
+        raise _invalid("cursor belongs to another resource or version")
+    if body.get("f") != _cells_fingerprint(workbook_name, at):
+        raise _invalid("cursor was made for another workbook or time")
+    position = body.get("p")
+    if not (isinstance(position, list) and len(position) == 2 and all(isinstance(v, str) for v in position)):
+        raise _invalid("cursor position is not valid")
+    return position[0], position[1]
 
 
 def _to_micros(value: dt.datetime) -> int:

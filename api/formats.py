@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -29,6 +30,7 @@ __all__ = [
     "event_json_rows",
     "event_object",
     "events_response",
+    "hex_strings",
     "iso",
     "iso_timestamps",
     "joined",
@@ -60,6 +62,7 @@ _ACCEPTED: Final[dict[str, Format]] = {
     "application/x-parquet": "parquet",
 }
 STREAM_BATCH_ROWS: Final = 65_536
+_HEX_DIGITS: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _JSON_ESCAPES: Final = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -118,11 +121,38 @@ def attributes_json(values: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise("{", pc.binary_join(per_row, ","), "}", "")
 
 
+def hex_strings(values: pa.Array) -> pa.Array:
+    """Binary values (leaf hashes) as lowercase hex text; nulls stay null. One numpy pass."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not pa.types.is_fixed_size_binary(values.type):  # not the stored type: value by value
+        return pa.array([None if v is None else v.hex() for v in values.to_pylist()], pa.string())
+    width, n = values.type.byte_width, len(values)
+    data = values.buffers()[1]
+    raw: np.ndarray = np.zeros(0, dtype=np.uint8)
+    if n and data is not None:
+        raw = np.frombuffer(data, dtype=np.uint8)[values.offset * width : (values.offset + n) * width]
+    digits = np.empty(2 * len(raw), dtype=np.uint8)
+    digits[0::2] = _HEX_DIGITS[raw >> 4]
+    digits[1::2] = _HEX_DIGITS[raw & 0x0F]
+    offsets = np.arange(0, 2 * width * n + 1, 2 * width, dtype=np.int64)
+    text = pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(digits.tobytes())]
+    )
+    if values.null_count:
+        text = pc.if_else(values.is_valid(), text, pa.scalar(None, pa.large_string()))
+    return text.cast(pa.string())
+
+
 def _json_values(column: pa.Array) -> pa.Array:
     if pa.types.is_timestamp(column.type):
         return json_strings(iso_timestamps(column))
     if pa.types.is_map(column.type):
         return attributes_json(column)
+    if pa.types.is_integer(column.type):
+        return pc.fill_null(column.cast(pa.string()), "null")
+    if pa.types.is_fixed_size_binary(column.type) or pa.types.is_binary(column.type):
+        return json_strings(hex_strings(column))
     return json_strings(column.cast(pa.string()))
 
 
@@ -180,6 +210,8 @@ def for_text_formats(table: pa.Table, *, neutralize: bool = False) -> pa.Table:
             chunks = [iso_timestamps(c) for c in chunks]
         elif pa.types.is_map(column.type):
             chunks = [attributes_json(c) for c in chunks]
+        elif pa.types.is_fixed_size_binary(column.type) or pa.types.is_binary(column.type):
+            chunks = [hex_strings(c) for c in chunks]
         if neutralize and (pa.types.is_string(chunks[0].type) or pa.types.is_large_string(chunks[0].type)):
             chunks = [neutralize_formulas(c) for c in chunks]
         columns.append(pa.chunked_array(chunks))

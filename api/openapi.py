@@ -26,7 +26,7 @@ from api.auth import ScopeGuard
 from api.filters import LIST_FIELDS, MAX_LIST_VALUES, SCALAR_FIELDS, VALUE_LIMITS
 from api.formats import MEDIA_TYPES
 from api.hostguard import STATE_CHANGING_METHODS
-from storage.schema import FIELDS, INPUT_FIELDS
+from storage.schema import FIELDS, INPUT_FIELDS, INTEGER_INPUT_FIELDS, MAX_SESSION_SEQ
 
 __all__ = [
     "FILTERS",
@@ -37,9 +37,11 @@ __all__ = [
     "export_body",
     "ingest_body",
     "install_openapi",
+    "json_errors",
     "ok",
     "query_parameters",
     "stream_content",
+    "text_ok",
 ]
 
 
@@ -77,6 +79,8 @@ _WHY: Final[dict[int, str]] = {
     422: "the request is well-formed but invalid",
     429: "overloaded; retry after `Retry-After` seconds",
     500: "internal error (details are logged, never returned)",
+    501: "not provided by this deployment (`log_disabled`: several writers sharing a ClickHouse server "
+    "keep no transparency log)",
     503: "store unavailable, spool full or shutting down; retry after `Retry-After` seconds",
 }
 
@@ -90,6 +94,25 @@ def errors(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorBody, "description": why.get(f"s{status}", _WHY[status])}
         for status in statuses
     }
+
+
+def json_errors(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
+    """`errors(...)` for a route whose success body is not JSON: the error body stays JSON."""
+    return {
+        status: {
+            "description": why.get(f"s{status}", _WHY[status]),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for status in statuses
+    }
+
+
+def text_ok(description: str, example: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """A `responses=` entry for a text/plain success body (signed notes, proofs, keys)."""
+    media: dict[str, Any] = {"schema": {"type": "string"}}
+    if example is not None:
+        media["example"] = example
+    return {200: {"description": description, "content": {"text/plain": media}}}
 
 
 def ok(
@@ -241,6 +264,9 @@ def _event_schema() -> dict[str, Any]:
             props[field.name] = _TIMESTAMP
         elif field.name == "event_id":
             props[field.name] = {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]}
+        elif field.name in INTEGER_INPUT_FIELDS:
+            number = {"type": "integer", "minimum": 0, "maximum": MAX_SESSION_SEQ}
+            props[field.name] = {"anyOf": [number, {"type": "null"}]}
         else:
             text: dict[str, Any] = {"type": "string", "maxLength": field.max_len}
             props[field.name] = text if field.required else {"anyOf": [text, {"type": "null"}]}

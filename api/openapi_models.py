@@ -13,14 +13,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "CellAsOf",
     "CellChange",
     "CellHistory",
+    "CellState",
     "Event",
     "EventsPage",
     "ExportManifest",
     "Session",
+    "SessionDetail",
     "Stats",
     "Timeseries",
+    "WorkbookState",
 ]
 
 
@@ -43,6 +47,11 @@ class Event(BaseModel):
     attributes: dict[str, Any] = Field(description="extra input fields, original key -> JSON value")
     received_at: dt.datetime
     batch_id: str
+    session_seq: int | None = Field(description="the add-in's number of the event in its session")
+    leaf_index: int | None = Field(
+        description="the event's position in the transparency log (null: stored before the log, or no log)"
+    )
+    leaf_hash: str | None = Field(description="hex SHA-256(0x00 || canonical event), docs/canonical-event.md")
 
 
 class EventsPage(BaseModel):
@@ -64,6 +73,42 @@ class CellChange(BaseModel):
     formula: str | None
     session_id: str | None
     machine_name: str | None
+    leaf_index: int | None
+
+
+class CellState(BaseModel):
+    """A cell as of `at`: the value and formula the last setting event wrote, and that event."""
+
+    workbook_name: str
+    sheet_name: str
+    cell_address: str
+    at: dt.datetime
+    value: str | None
+    formula: str | None
+    event: Event | None = Field(description="the event that set them; null when nothing set the cell by `at`")
+
+
+class CellAsOf(BaseModel):
+    """One cell of a workbook as of `at` and the event that set it."""
+
+    sheet_name: str
+    cell_address: str
+    value: str | None
+    formula: str | None
+    event_id: str
+    event_type: str
+    timestamp: dt.datetime
+    user_name: str
+    leaf_index: int | None
+
+
+class WorkbookState(BaseModel):
+    """Every known cell of a workbook as of `at`, in (sheet_name, cell_address) order."""
+
+    workbook_name: str
+    at: dt.datetime
+    cells: list[CellAsOf]
+    next_cursor: str | None
 
 
 class CellHistory(BaseModel):
@@ -136,6 +181,23 @@ class Session(BaseModel):
     duration_s: float | None
     event_count: int
     workbooks: list[str]
+
+
+class MissingRange(BaseModel):
+    """Consecutive session_seq numbers that never arrived."""
+
+    first: int
+    last: int
+
+
+class SessionDetail(Session):
+    """One session's figures and its completeness (from the optional `session_seq`)."""
+
+    max_seq: int | None = Field(description="the highest session_seq received (null: none numbered)")
+    missing_count: int = Field(description="how many numbers below max_seq never arrived")
+    missing_seq: list[MissingRange] = Field(description="those numbers as ranges (at most 1000 ranges)")
+    conflicting_seq: list[int] = Field(description="numbers received with two different contents")
+    has_end: bool = Field(description="whether a session_end event arrived")
 
 
 class ExportFile(BaseModel):

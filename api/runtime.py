@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
-from api import tiers
+from api import tiers, transparency
 from api.logging import get_logger
 from api.metrics import Metrics, store_internals_hook
 from api.settings import Settings
@@ -98,7 +98,9 @@ async def start(settings: Settings, injected: EventStore | None, metrics: Metric
     inner = (
         injected
         if injected is not None
-        else create_store(settings.store_url, memory_mb=settings.engine_memory_mb)
+        else create_store(
+            settings.store_url, memory_mb=settings.engine_memory_mb, log=transparency.log_options(settings)
+        )
     )
     inner = tiers.tiered(inner, settings)  # reads span the archive; appends dedup against it
     deferred = DeferredOpenStore(tracing.traced(inner))  # spans around store calls when tracing

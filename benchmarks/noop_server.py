@@ -84,6 +84,26 @@ class NullStore:
         """Nothing to export."""
         return ExportResult(destination=destination, manifest={"rows": 0, "files": []})
 
+    def cell_state(
+        self, workbook_name: str, sheet_name: str, cell_address: str, at: dt.datetime, /
+    ) -> pa.Table:
+        """No events."""
+        return empty_events()
+
+    def workbook_state(
+        self, workbook_name: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, /
+    ) -> pa.Table:
+        """No events."""
+        return empty_events()
+
+    def session_numbers(self, session_id: str, /) -> pa.Table:
+        """No sessions."""
+        return pa.table({"session_seq": pa.array([], pa.int64())})
+
+    def session_seq_events(self, session_id: str, seqs: list[int], /) -> pa.Table:
+        """No events."""
+        return empty_events()
+
     def health(self) -> HealthCheck:
         """Always fine."""
         return HealthCheck(ok=True, detail="noop")

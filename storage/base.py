@@ -14,6 +14,7 @@ from typing import Literal, Protocol, runtime_checkable
 import pyarrow as pa
 
 __all__ = [
+    "CELL_SETTING_TYPES",
     "MAX_SERIES_POINTS",
     "AppendResult",
     "Bucket",
@@ -29,6 +30,8 @@ __all__ = [
     "Stats",
 ]
 
+#: Event types that set a cell's value and formula (what `cell_state` looks for).
+CELL_SETTING_TYPES: tuple[str, ...] = ("cell_change", "formula_change", "range_change")
 #: Default cap on the points (buckets x groups) of one time series.
 MAX_SERIES_POINTS = 250_000
 #: Default memory budget of an embedded engine (DuckDB's memory_limit, chdb's server memory), MiB.
@@ -58,6 +61,9 @@ class EventFilter:
     correlation_id: str | None = None
     cell_address: str | None = None
     text: str | None = None
+    #: Only events outside the log or among its first `leaves_before` leaves (an export's
+    #: snapshot: what its checkpoint covers). Not a read parameter of the API.
+    leaves_before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +195,34 @@ class EventStore(Protocol):
 
     def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
         """Write matching events as Parquet `year=YYYY/month=MM/` plus manifest.json."""
+
+    def cell_state(
+        self, workbook_name: str, sheet_name: str, cell_address: str, at: dt.datetime, /
+    ) -> pa.Table:
+        """The event that set that exact cell last as of `at`: zero or one row.
+
+        "Set" means one of CELL_SETTING_TYPES at a timestamp <= `at`; the last is the greatest
+        (timestamp, event_id), the order every read uses.
+        """
+
+    def workbook_state(
+        self, workbook_name: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, /
+    ) -> pa.Table:
+        """`cell_state` of every cell of the workbook, in (sheet_name, cell_address) order.
+
+        At most `limit` rows, each the setting event of one (sheet, cell) (both non-null), strictly
+        after `after` in that order.
+        """
+
+    def session_numbers(self, session_id: str, /) -> pa.Table:
+        """Columns session_seq (int64, null: the events sent without one), n, ends (int64).
+
+        One row per distinct session_seq of the session's events: how many events carry it, and
+        how many of those are session_end events. Empty when no event has that session id.
+        """
+
+    def session_seq_events(self, session_id: str, seqs: list[int], /) -> pa.Table:
+        """The session's events numbered with one of `seqs`, in any order."""
 
     def health(self) -> HealthCheck:
         """Probe the engine for real; never raises."""

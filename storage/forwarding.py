@@ -103,6 +103,26 @@ class ForwardingStore:
         """`inner.export` through the hook."""
         return self._forward(lambda: self.inner.export(flt, destination))
 
+    def cell_state(
+        self, workbook_name: str, sheet_name: str, cell_address: str, at: dt.datetime, /
+    ) -> pa.Table:
+        """`inner.cell_state` through the hook."""
+        return self._forward(lambda: self.inner.cell_state(workbook_name, sheet_name, cell_address, at))
+
+    def workbook_state(
+        self, workbook_name: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, /
+    ) -> pa.Table:
+        """`inner.workbook_state` through the hook."""
+        return self._forward(lambda: self.inner.workbook_state(workbook_name, at, limit, after))
+
+    def session_numbers(self, session_id: str, /) -> pa.Table:
+        """`inner.session_numbers` through the hook."""
+        return self._forward(lambda: self.inner.session_numbers(session_id))
+
+    def session_seq_events(self, session_id: str, seqs: list[int], /) -> pa.Table:
+        """`inner.session_seq_events` through the hook."""
+        return self._forward(lambda: self.inner.session_seq_events(session_id, seqs))
+
     def internals(self) -> dict[str, float]:
         """The inner store's internals (storage.internals) through the hook; {} when it has none."""
         return self._forward(lambda: internals_of(self.inner))

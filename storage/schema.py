@@ -17,12 +17,16 @@ __all__ = [
     "EVENT_SCHEMA",
     "FIELDS",
     "INPUT_FIELDS",
+    "INTEGER_INPUT_FIELDS",
     "KNOWN_EVENT_TYPES",
+    "LOG_COLUMNS",
     "MAX_EVENT_BYTES",
     "MAX_FUTURE",
+    "MAX_SESSION_SEQ",
     "MIN_TIMESTAMP",
     "STRING_LIMITS",
     "EventField",
+    "conform",
     "empty_events",
 ]
 
@@ -63,9 +67,24 @@ FIELDS: Final[tuple[EventField, ...]] = (
     EventField("attributes", pa.map_(pa.string(), pa.string()), nullable=False),
     EventField("received_at", UTC_MICROS, nullable=False, from_input=False),
     EventField("batch_id", pa.string(), nullable=False, from_input=False),
+    # The add-in's number of the event within its session (0, 1, 2 ...): optional input, so older
+    # add-ins keep working; completeness per session is computed from it (storage/log/completeness.py).
+    EventField("session_seq", pa.int64()),
+    # The transparency log (storage/log): the event's position in commit order and its RFC 6962
+    # leaf hash, assigned by the store's single writer at commit, never taken from input (a client
+    # field of that name is an attribute like any unknown key). Null for events stored before the
+    # log existed, and where several writers share a ClickHouse server (no global commit order).
+    EventField("leaf_index", pa.int64(), from_input=False),
+    EventField("leaf_hash", pa.binary(32), from_input=False),
 )
 
 ATTRIBUTES: Final = "attributes"
+#: The log's columns: set by the store at commit, never by a producer.
+LOG_COLUMNS: Final = ("leaf_index", "leaf_hash")
+#: Integer input fields (every other input field but the timestamp is text).
+INTEGER_INPUT_FIELDS: Final = ("session_seq",)
+#: Largest session_seq accepted: an int64, like the stored column.
+MAX_SESSION_SEQ: Final = 2**63 - 1
 
 #: Fields a producer may send by name (attributes collects everything else).
 INPUT_FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in FIELDS if f.from_input and f.name != ATTRIBUTES)
@@ -104,6 +123,21 @@ KNOWN_EVENT_TYPES: Final[frozenset[str]] = frozenset(
         "error",
     }
 )
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """`table` in EVENT_SCHEMA: columns in order and cast, nullable columns it lacks as nulls.
+
+    Tables made before a nullable column existed (a spool file from an older version, a caller
+    that never heard of `session_seq`) stay appendable; a missing required column still fails.
+    """
+    if table.schema.equals(EVENT_SCHEMA):
+        return table
+    names = set(table.column_names)
+    for f in EVENT_SCHEMA:
+        if f.nullable and f.name not in names:
+            table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+    return table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
 
 
 def empty_events() -> pa.Table:

@@ -76,8 +76,8 @@ def test_cluster_statements_are_on_cluster_and_replicated(engine: Any) -> None:
     for statement in statements(CLUSTER_DIR):
         text = formatted(engine, statement)
         assert "ON CLUSTER `{cluster}`" in text
-        if text.startswith("ALTER"):  # changes the replicated tables, never the Distributed one
-            assert re.match(r"ALTER TABLE \w+_local ON CLUSTER", text), text
+        if text.startswith("ALTER"):  # changes the replicated tables; the Distributed one only gains columns
+            assert re.match(r"ALTER TABLE \w+_local ON CLUSTER", text) or _distributed_add_column(text), text
             continue
         if text.startswith("DROP"):
             continue
@@ -86,12 +86,21 @@ def test_cluster_statements_are_on_cluster_and_replicated(engine: Any) -> None:
         )
 
 
+def _distributed_add_column(text: str) -> bool:
+    """An ADD COLUMN on a Distributed table (its own column list must follow its local table's)."""
+    return bool(
+        re.match(
+            r"ALTER TABLE (?!\w+_local )\w+ ON CLUSTER `\{cluster\}`\s*\(?ADD COLUMN IF NOT EXISTS", text
+        )
+    )
+
+
 def test_cluster_alters_match_the_single_node_alters(engine: Any) -> None:
     """Column changes after the CREATEs (codecs, ...) keep both variants' columns the same."""
 
     def alters(directory: Path) -> list[str]:
         found = [formatted(engine, s) for s in statements(directory)]
-        return [t for t in found if t.startswith("ALTER")]
+        return [t for t in found if t.startswith("ALTER") and not _distributed_add_column(t)]
 
     cluster = [
         re.sub(r"^ALTER TABLE (\w+)_local ON CLUSTER `\{cluster\}`", r"ALTER TABLE \1", t)
@@ -119,6 +128,16 @@ def test_cluster_drops_match_the_single_node_drops(engine: Any) -> None:
         if kind == "TABLE":
             expected.append((kind, f"{name}_local"))
     assert drops(CLUSTER_DIR) == expected
+
+
+def test_the_distributed_table_gains_every_column_its_local_table_gains(engine: Any) -> None:
+    """Columns added to audit_events_local after its CREATE are added to the Distributed table too."""
+    found = [formatted(engine, s) for s in statements(CLUSTER_DIR)]
+    added = r"ALTER TABLE {} ON CLUSTER `\{{cluster\}}`\s*\(?ADD COLUMN IF NOT EXISTS `?(\w+)`? "
+    local = [m.group(1) for t in found if (m := re.match(added.format("audit_events_local"), t))]
+    distributed = [m.group(1) for t in found if (m := re.match(added.format("audit_events"), t))]
+    assert local == ["session_seq", "leaf_index", "leaf_hash"]
+    assert distributed == local
 
 
 def test_cluster_tables_define_the_same_columns(engine: Any) -> None:
@@ -149,6 +168,8 @@ def arrow_type(ch_type: str) -> tuple[pa.DataType, bool]:
         "String": pa.string(),
         "DateTime64(6, 'UTC')": UTC_MICROS,
         "Map(String, String)": pa.map_(pa.string(), pa.string()),
+        "Int64": pa.int64(),
+        "FixedString(32)": pa.binary(32),
     }
     return known[inner], nullable
 

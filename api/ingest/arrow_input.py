@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from api.ingest.body_errors import check_decoded_bytes, check_event_count, check_extra_keys, invalid_body
 from api.ingest.columns import RawColumns
 from api.ingest.ipc_meta import MetadataError, batch_extent
-from storage.schema import INPUT_FIELDS
+from storage.schema import INPUT_FIELDS, INTEGER_INPUT_FIELDS, MAX_SESSION_SEQ
 
 __all__ = ["columns_from_arrow"]
 
@@ -125,6 +125,9 @@ def _check_schema(schema: pa.Schema, max_extra_keys: int) -> None:
             expected = "map<string, string>"
         elif name == "timestamp":
             ok, expected = pa.types.is_timestamp(kind) or _is_text(kind), "a timestamp or a string type"
+        elif name in INTEGER_INPUT_FIELDS:
+            ok = bool(pa.types.is_integer(kind) or pa.types.is_null(kind))
+            expected = "an integer type"
         elif name in INPUT_FIELDS:
             hint = " (cell values are sent as their JSON text)" if name in ("old_value", "new_value") else ""
             ok, expected = _is_text(kind), f"a string type{hint}"
@@ -148,11 +151,23 @@ def _exact_scalar(kind: pa.DataType) -> bool:
 
 def _input_column(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:
-        return pa.nulls(table.num_rows, pa.string())
+        return pa.nulls(table.num_rows, pa.int64() if name in INTEGER_INPUT_FIELDS else pa.string())
     column = _single(table.column(name))
     if name == "timestamp" and pa.types.is_timestamp(column.type):
         return column
+    if name in INTEGER_INPUT_FIELDS:
+        return _int64(column)
     return column.cast(pa.string())
+
+
+def _int64(column: pa.Array) -> pa.Array:
+    """An integer column as int64; unsigned values past int64 become -1 (validation rejects them)."""
+    if pa.types.is_uint64(column.type):
+        too_big = pc.fill_null(pc.greater(column, pa.scalar(MAX_SESSION_SEQ, pa.uint64())), False)
+        if pc.any(too_big).as_py():
+            fits = pc.if_else(too_big, pa.scalar(0, pa.uint64()), column).cast(pa.int64())
+            return pc.if_else(too_big, pa.scalar(-1, pa.int64()), fits)
+    return column.cast(pa.int64())
 
 
 def _single(column: pa.ChunkedArray) -> pa.Array:

@@ -16,6 +16,7 @@ msgspec's encoder converts them: msgspec refuses integers past 4,300 digits, whi
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import Any, Final
@@ -27,10 +28,16 @@ import pyarrow as pa
 from api.ingest.body_errors import check_extra_keys
 from api.ingest.limits import DEFAULT_MAX_EXTRA_KEYS
 from api.ingest.normalize import ALIASES, FIELD_OF_ALIAS, json_text, value_text
+from storage.schema import INTEGER_INPUT_FIELDS, MAX_SESSION_SEQ
 
 __all__ = ["RawColumns", "TypeIssue", "columns_from_events"]
 
 _VALUE_FIELDS: Final = frozenset({"old_value", "new_value"})
+#: Fields that are JSON integers (session_seq), never text: not part of the one-struct conversion.
+_INTEGER_FIELDS: Final = frozenset(INTEGER_INPUT_FIELDS)
+_INT_KINDS: Final[frozenset[type]] = frozenset({int, type(None)})
+_INTEGER_MESSAGE: Final = f"must be an integer from 0 to {MAX_SESSION_SEQ}"
+_INTEGER_TEXT: Final = re.compile(r"-?[0-9]{1,19}")
 #: Attributes are built key by key while the key x event grid is at most this many times the
 #: batch's keys (each event's keys, canonical ones included), else event by event.
 _GRID_PER_KEY: Final = 4
@@ -103,7 +110,11 @@ def _plain_strings(events: list[dict[str, Any]], spelled: dict[str, list[str]]) 
     field has several spellings takes the per-field path for those (empty result here).
     """
     single = {name: present[0] for name, present in spelled.items() if len(present) == 1}
-    texts = [(name, key) for name, key in single.items() if name not in _VALUE_FIELDS]
+    texts = [
+        (name, key)
+        for name, key in single.items()
+        if name not in _VALUE_FIELDS and name not in _INTEGER_FIELDS
+    ]
     if not texts or any(len(present) > 1 for present in spelled.values()):
         return {}
     struct = pa.struct([(key, pa.string()) for _, key in texts])
@@ -134,6 +145,8 @@ def _pull(events: list[dict[str, Any]], present: list[str]) -> list[Any]:
 def _to_array(values: list[Any], name: str, out: RawColumns) -> pa.Array:
     """Strings straight to Arrow; any other type is converted (cell values) or becomes an issue."""
     kinds = set(map(type, values))
+    if name in _INTEGER_FIELDS:
+        return _integers(values, kinds, name, out)
     if kinds <= _TEXT_KINDS:
         return pa.array(values, type=pa.string())
     if name in _VALUE_FIELDS and kinds <= _SCALAR_KINDS:
@@ -157,6 +170,33 @@ def _scalar_texts(values: list[Any], kinds: set[type], out: RawColumns) -> pa.Ar
             return pa.nulls(len(values), pa.string())  # the exact path decodes the body again
     texts = [v if v is None or v.__class__ is str else _encode_scalar(v).decode() for v in values]
     return pa.array(texts, pa.string())
+
+
+def _integers(values: list[Any], kinds: set[type], name: str, out: RawColumns) -> pa.Array:
+    """An integer field as int64: ints (and nulls) in one conversion, anything else per value.
+
+    Range (0 to 2**63 - 1) is checked by validation on the array; here only what is no integer at
+    all: a string, a boolean, a fraction or exponent (`3.0` is `Raw`), a huge integer. The exact
+    decoding path hands every number over as `Raw`, whose text must then be plain digits.
+    """
+    if kinds <= _INT_KINDS:
+        try:
+            return pa.array(values, type=pa.int64())
+        except (OverflowError, pa.ArrowInvalid):
+            pass  # an int beyond int64: that value's error, found below
+    return pa.array([_int_or_issue(v, i, name, out) for i, v in enumerate(values)], type=pa.int64())
+
+
+def _int_or_issue(value: Any, index: int, name: str, out: RawColumns) -> int | None:
+    if value is None:
+        return None
+    if type(value) is msgspec.Raw:
+        text = bytes(value).decode()
+        value = int(text) if _INTEGER_TEXT.fullmatch(text) else None
+    if type(value) is int and -MAX_SESSION_SEQ - 1 <= value <= MAX_SESSION_SEQ:
+        return value  # a negative one is flagged by validation, with the range
+    out.add_issue(index, name, _INTEGER_MESSAGE)
+    return None
 
 
 def _string_or_issue(value: Any, index: int, name: str, out: RawColumns) -> str | None:

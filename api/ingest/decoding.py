@@ -42,7 +42,7 @@ from api.ingest.event_ids import derive_event_ids
 from api.ingest.json_input import ParsedBody, gc_paused, may_hold_negative_zero, parse_json, parse_ndjson
 from api.ingest.limits import DEFAULT_MAX_ARROW_BYTES, DEFAULT_MAX_EXTRA_KEYS
 from api.ingest.validation import validate_columns
-from storage.schema import EVENT_SCHEMA, UTC_MICROS
+from storage.schema import EVENT_SCHEMA, LOG_COLUMNS, UTC_MICROS
 
 __all__ = ["MAX_BATCH_ID_CHARS", "NOT_AN_OBJECT", "DecodedBatch", "EventError", "decode_batch"]
 
@@ -166,6 +166,8 @@ def _assemble(
         columns = {name: array.take(keep) for name, array in columns.items()}
     columns["received_at"] = pa.array(np.full(count, _micros(received_at), dtype=np.int64)).cast(UTC_MICROS)
     columns["batch_id"] = pa.array([batch_id] * count, pa.string())
+    for name in LOG_COLUMNS:  # assigned by the store at commit (storage/log)
+        columns[name] = pa.nulls(count, EVENT_SCHEMA.field(name).type)
     arrays = [columns[f.name].cast(f.type) for f in EVENT_SCHEMA]
     return DecodedBatch(pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA), errors, raw.length, batch_id)
 

@@ -40,6 +40,7 @@ class _Canonical(msgspec.Struct, omit_defaults=True):
     new_value: str | None = None
     old_value: str | None = None
     session_id: str | None = None
+    session_seq: int | None = None
     sheet_name: str | None = None
     timestamp: int | None = None
     user_name: str | None = None
@@ -47,7 +48,7 @@ class _Canonical(msgspec.Struct, omit_defaults=True):
 
 
 _FIELDS: Final = _Canonical.__struct_fields__
-_TEXT_FIELDS: Final = tuple(f for f in _FIELDS if f not in ("attributes", "timestamp"))
+_TEXT_FIELDS: Final = tuple(f for f in _FIELDS if f not in ("attributes", "timestamp", "session_seq"))
 #: Sorts the attribute keys (struct fields are already in key order).
 _encode = msgspec.json.Encoder(order="sorted").encode
 _HEX: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -62,6 +63,10 @@ def derive_event_ids(columns: dict[str, pa.Array]) -> pa.Array:
         return pa.array([], pa.string())
     values = {name: columns[name].to_pylist() for name in _TEXT_FIELDS}
     values["timestamp"] = np.asarray(columns["timestamp"].cast(pa.int64())).tolist()
+    # Absent (null) for events without it, so ids derived before session_seq existed stay the same;
+    # two events differing only in their number are two events, not a resend.
+    seq = columns.get("session_seq")
+    values["session_seq"] = [None] * n if seq is None else seq.to_pylist()
     values["attributes"] = _attribute_dicts(columns["attributes"])
     structs = map(_Canonical, *(values[name] for name in _FIELDS))
     namespace = hashlib.sha1(EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)

@@ -18,7 +18,15 @@ from api.ingest.columns import RawColumns
 from api.ingest.normalize import normalize_event_type
 from api.ingest.textscan import HEX, byte_lengths_of, byte_matrix
 from api.ingest.timestamps import FORMAT_MESSAGE, to_utc_micros
-from storage.schema import MAX_EVENT_BYTES, MAX_FUTURE, MIN_TIMESTAMP, STRING_LIMITS, UTC_MICROS
+from storage.schema import (
+    INTEGER_INPUT_FIELDS,
+    MAX_EVENT_BYTES,
+    MAX_FUTURE,
+    MAX_SESSION_SEQ,
+    MIN_TIMESTAMP,
+    STRING_LIMITS,
+    UTC_MICROS,
+)
 
 __all__ = ["event_sizes", "validate_columns"]
 
@@ -44,6 +52,10 @@ def validate_columns(raw: RawColumns, *, now: dt.datetime) -> dict[str, pa.Array
     for name, (low, high) in STRING_LIMITS.items():
         _check_length(raw, name, low, high)
     out["event_type"] = _event_types(raw)
+    for name in INTEGER_INPUT_FIELDS:
+        _flag(
+            raw, name, _mask(pc.less(raw.arrays[name], 0)), f"must be an integer from 0 to {MAX_SESSION_SEQ}"
+        )
     return out
 
 

@@ -30,6 +30,7 @@ CHANGE_COLUMNS: Final = (
     "formula",
     "session_id",
     "machine_name",
+    "leaf_index",
 )
 DEFAULT_HISTORY_LIMIT: Final = 1_000
 _CELL_KEYS: Final = ("workbook_name", "sheet_name", "cell_address")

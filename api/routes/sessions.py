@@ -20,7 +20,9 @@ from api.errors import ApiError
 from api.filters import DEFAULT_LIMIT, JSON_MAX_LIMIT, parse_session_query, raw_from_query
 from api.formats import table_records
 from api.openapi import errors, ok, query_parameters
-from api.openapi_models import Session
+from api.openapi_models import Session, SessionDetail
+from storage.base import EventStore
+from storage.log.completeness import Completeness, session_numbers_completeness
 
 __all__ = ["SESSION_FIELDS", "router"]
 
@@ -78,13 +80,35 @@ async def list_sessions(request: Request, store: StoreDep, settings: SettingsDep
     "/api/sessions/{session_id}",
     summary="One session's figures",
     response_model=None,
-    responses=ok(Session, "the session") | errors(404, s404="no session with that id"),
+    responses=ok(SessionDetail, "the session and its completeness")
+    | errors(404, s404="no session with that id"),
 )
 async def get_session(session_id: str, store: StoreDep) -> dict[str, Any]:
-    """The session object; 404 `not_found` when no event carries that session id."""
+    """The session object with its completeness; 404 `not_found` when no event carries that session id.
+
+    Completeness comes from the optional `session_seq` the add-in numbers events with:
+    `missing_seq` ranges below the highest number that never arrived (`missing_count` in all),
+    `conflicting_seq` numbers sent with two different contents, `has_end` whether a session_end
+    arrived (storage.log.completeness).
+    """
     if len(session_id) > 128:
         raise ApiError(404, "not_found", "no session with that id")
     table = await run_in_threadpool(store.session, session_id)
     if table.num_rows == 0:
         raise ApiError(404, "not_found", "no session with that id")
-    return _records(table)[0]
+    found = await run_in_threadpool(_completeness, store, session_id)
+    record = _records(table)[0]
+    record.update(
+        max_seq=found.max_seq,
+        missing_count=found.missing_count,
+        missing_seq=[{"first": a, "last": b} for a, b in found.missing],
+        conflicting_seq=found.conflicting_seq,
+        has_end=found.has_end,
+    )
+    return record
+
+
+def _completeness(store: EventStore, session_id: str) -> Completeness:
+    """Counts per number pushed down to the store; events read only for numbers seen twice."""
+    numbers = store.session_numbers(session_id)
+    return session_numbers_completeness([numbers], lambda seqs: store.session_seq_events(session_id, seqs))

@@ -45,6 +45,7 @@ from storage.archive.writer import batch_fingerprint, write_sorted
 from storage.base import EventFilter
 from storage.errors import StoreError
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
+from storage.log.export_log import publish_log
 
 if TYPE_CHECKING:
     from storage.archive.tiers import TieredStore
@@ -174,6 +175,7 @@ def archive_months(
         tiered.gate.raise_horizon(month_bounds_us(max(months))[1])  # these months' appends now look up
         for month in months:
             report.months.append(_move(tiered, hot, month, on_step or _no_step))
+        publish_log(getattr(hot, "transparency_log", None), tiered.location)  # storage.log.export_log
         return report
     finally:
         lock.release()

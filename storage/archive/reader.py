@@ -33,6 +33,7 @@ from storage.archive.manifest import (
 from storage.archive.sessions import PARTIAL_SCHEMA
 from storage.base import Bucket, Cursor, EventFilter, GroupBy, Page, SessionFilter
 from storage.errors import TerminalStoreError
+from storage.log.completeness import NUMBERS_SCHEMA
 from storage.parquet import queries as sql
 from storage.parquet import series
 from storage.parquet.rollup import ROLLUP_KEY, ROLLUP_SCHEMA, Parts, decode, rollup_of, split
@@ -173,6 +174,38 @@ class ArchiveReader:
         if not found:
             return EVENT_SCHEMA.empty_table()
         return pa.concat_tables(found).slice(0, limit).cast(EVENT_SCHEMA)
+
+    # -- verifiable history (storage.archive.history merges these with the hot store's) ----------
+
+    def cell_state(self, workbook: str, sheet: str, cell: str, at: dt.datetime) -> pa.Table:
+        """The archived event that set the cell last as of `at` (zero or one row)."""
+        paths = self._paths(self.files(None, at + dt.timedelta(microseconds=1)))
+        if not paths:
+            return EVENT_SCHEMA.empty_table()
+        return self._table(sql.cell_state(paths, workbook, sheet, cell, at, False)).cast(EVENT_SCHEMA)
+
+    def workbook_state(
+        self, workbook: str, at: dt.datetime, limit: int, after: tuple[str, str] | None
+    ) -> pa.Table:
+        """The archived cells' last setting events as of `at`, one page in (sheet, cell) order."""
+        paths = self._paths(self.files(None, at + dt.timedelta(microseconds=1)))
+        if not paths:
+            return EVENT_SCHEMA.empty_table()
+        return self._table(sql.workbook_state(paths, workbook, at, limit, after)).cast(EVENT_SCHEMA)
+
+    def session_numbers(self, session_id: str) -> pa.Table:
+        """Archived events and session ends per session_seq of one session."""
+        paths = self._paths(self.files())
+        if not paths:
+            return NUMBERS_SCHEMA.empty_table()
+        return self._table(sql.session_numbers(paths, session_id)).cast(NUMBERS_SCHEMA)
+
+    def session_seq_events(self, session_id: str, seqs: list[int]) -> pa.Table:
+        """The archived events of the session carrying one of `seqs`."""
+        paths = self._paths(self.files())
+        if not paths:
+            return EVENT_SCHEMA.empty_table()
+        return self._table(sql.session_seq_events(paths, session_id, seqs)).cast(EVENT_SCHEMA)
 
     def id_hits(self, month: int, ids: list[str]) -> set[str]:
         """Which of `ids` the archived month holds."""

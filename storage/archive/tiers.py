@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from storage.archive.exporter import export_events
 from storage.archive.gate import MonthGate, ViewLock
+from storage.archive.history import later_event, merge_workbook_pages
 from storage.archive.holds import HoldBook
 from storage.archive.location import Location, ObjectStoreOptions, open_location
 from storage.archive.manifest import FileEntry, ManifestError, month_bounds_us
@@ -55,6 +56,7 @@ from storage.base import (
 )
 from storage.errors import StoreError, TerminalStoreError, TransientStoreError
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables, last_key
+from storage.log.export_log import CHECKPOINT_PATH, export_log, whole_store, write_log
 from storage.parquet import series
 from storage.parquet.rollup import ROLLUP_SCHEMA, Parts, summarize
 from storage.schema import EVENT_SCHEMA
@@ -415,10 +417,56 @@ class TieredStore:
         hot_partials: Any = self.hot.session_partials([session_id])  # type: ignore[attr-defined]
         return merge_partials([hot_partials, archived], hot.schema)
 
+    # -- verifiable history (storage.archive.history) --------------------------------------------
+
+    def cell_state(
+        self, workbook_name: str, sheet_name: str, cell_address: str, at: dt.datetime, /
+    ) -> pa.Table:
+        """The later of the two tiers' last setting events of the cell as of `at`."""
+        with self.view.shared(), archive_errors():
+            hot = self.hot.cell_state(workbook_name, sheet_name, cell_address, at)
+            if not self.reader.overlaps(None, at + dt.timedelta(microseconds=1)):
+                return hot
+            return later_event([hot, self.reader.cell_state(workbook_name, sheet_name, cell_address, at)])
+
+    def workbook_state(
+        self, workbook_name: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, /
+    ) -> pa.Table:
+        """Both tiers' pages of the workbook's cells as of `at`, merged exactly."""
+        with self.view.shared(), archive_errors():
+            hot = self.hot.workbook_state(workbook_name, at, limit, after)
+            if not self.reader.overlaps(None, at + dt.timedelta(microseconds=1)):
+                return hot
+            archived = self.reader.workbook_state(workbook_name, at, limit, after)
+            return merge_workbook_pages([hot, archived], limit)
+
+    def session_numbers(self, session_id: str, /) -> pa.Table:
+        """Both tiers' per-number counts (added up by storage.log.completeness)."""
+        with self.view.shared(), archive_errors():
+            hot = self.hot.session_numbers(session_id)
+            if not self.reader.months():
+                return hot
+            return pa.concat_tables([hot, self.reader.session_numbers(session_id)])
+
+    def session_seq_events(self, session_id: str, seqs: list[int], /) -> pa.Table:
+        """The session's events carrying one of `seqs`, from both tiers."""
+        with self.view.shared(), archive_errors():
+            hot = self.hot.session_seq_events(session_id, seqs)
+            if not self.reader.months():
+                return hot
+            archived = self.reader.session_seq_events(session_id, seqs)
+            return pa.concat_tables([hot.cast(EVENT_SCHEMA), archived.cast(EVENT_SCHEMA)])
+
     def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
         """Matching events of both tiers to a path, file://, s3:// or abfs:// (storage.archive.exporter)."""
         location = open_location(destination, self.options)
-        manifest = export_events(self.query, flt, location)
+        store_log: Any = getattr(self.hot, "transparency_log", None)  # the hot store's log (storage.log)
+        snap, cut = export_log(store_log, flt)
+        manifest = export_events(self.query, cut, location)
+        if snap is not None:
+            written = write_log(store_log, snap, location.open_output, tree=whole_store(flt))
+            location.make_durable(written)
+            manifest["log"] = {"checkpoint": CHECKPOINT_PATH, "size": snap.size}
         return ExportResult(
             destination=location.url if not location.is_local else location.base, manifest=manifest
         )

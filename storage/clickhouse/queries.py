@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
-from storage.base import Cursor, EventFilter, GroupBy, Order, SessionFilter
+from storage.base import CELL_SETTING_TYPES, Cursor, EventFilter, GroupBy, Order, SessionFilter
 from storage.schema import EVENT_SCHEMA
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "all_ids",
     "capped",
     "cell_history",
+    "cell_state",
     "create_database",
     "dim_counts",
     "dim_counts_rollup",
@@ -36,6 +37,8 @@ __all__ = [
     "export",
     "get_event",
     "id_days",
+    "leaf_hashes",
+    "leaf_size",
     "migration_record",
     "migrations_applied",
     "month_fingerprint",
@@ -45,13 +48,16 @@ __all__ = [
     "ping",
     "rollup_window",
     "session_ids",
+    "session_numbers",
     "session_one",
     "session_partials",
+    "session_seq_events",
     "sessions_page",
     "table_internals",
     "timeseries_counts",
     "timeseries_rollup",
     "totals",
+    "workbook_state",
 ]
 
 Query = tuple[str, dict[str, Any]]
@@ -125,6 +131,9 @@ def event_where(flt: EventFilter, params: dict[str, Any]) -> str:
             "(position(old_value, {f_text:String}) > 0 OR position(new_value, {f_text:String}) > 0"
             " OR position(formula, {f_text:String}) > 0)"
         )
+    if flt.leaves_before is not None:
+        params["f_leaves"] = flt.leaves_before
+        conds.append("(leaf_index IS NULL OR leaf_index < {f_leaves:Int64})")
     return " AND ".join(conds)
 
 
@@ -157,6 +166,20 @@ def existing_ids(ids: list[str]) -> Query:
     """Which of `ids` are stored already: a key lookup in the parts' p_ids projection."""
     sql = f"SELECT DISTINCT event_id FROM {EVENTS} WHERE event_id IN {{ids:Array(String)}}"
     return sql, {"ids": ids}
+
+
+def leaf_size() -> str:
+    """One past the highest leaf index stored (0 when none): the log's committed size at start."""
+    return f"SELECT toInt64(coalesce(max(leaf_index) + 1, 0)) AS size FROM {EVENTS}"
+
+
+def leaf_hashes(first: int, last: int) -> Query:
+    """Leaf index and hash of the leaves [first, last), in leaf order (the minmax index prunes)."""
+    sql = (
+        f"SELECT leaf_index, leaf_hash FROM {EVENTS} "
+        "WHERE leaf_index >= {first:Int64} AND leaf_index < {last:Int64} ORDER BY leaf_index"
+    )
+    return sql, {"first": first, "last": last}
 
 
 def all_ids() -> str:
@@ -207,6 +230,74 @@ def cell_history(workbook: str, sheet: str, cell: str, limit: int, *, final: boo
         f"ORDER BY timestamp DESC, event_id DESC LIMIT {{limit:UInt32}} {_settings(final)}"
     )
     return sql, {"w": workbook, "s": sheet, "c": cell, "limit": limit}
+
+
+#: Setting events at or before `at` (µs); the day bound lets the sorting key prune (see event_where).
+_SETTING: Final = (
+    f"timestamp <= {_ts('at')} AND toDate(timestamp) <= toDate({_ts('at')}) "
+    "AND event_type IN {types:Array(String)}"
+)
+
+
+def cell_state(workbook: str, sheet: str, cell: str, at: dt.datetime, *, final: bool) -> Query:
+    """The last event that set one exact cell as of `at` (CELL_SETTING_TYPES; the cell bloom prunes)."""
+    sql = (
+        f"SELECT {COLUMNS} FROM {_src(final)} "
+        "WHERE cityHash64(ifNull(workbook_name, ''), ifNull(sheet_name, ''), ifNull(cell_address, ''))"
+        " = cityHash64({w:String}, {s:String}, {c:String})"
+        " AND workbook_name = {w:String} AND sheet_name = {s:String} AND cell_address = {c:String} "
+        f"AND {_SETTING} ORDER BY timestamp DESC, event_id DESC LIMIT 1 {_settings(final)}"
+    )
+    return sql, {"w": workbook, "s": sheet, "c": cell, "at": micros(at), "types": list(CELL_SETTING_TYPES)}
+
+
+def workbook_state(
+    workbook: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, *, final: bool
+) -> Query:
+    """Per (sheet, cell) of a workbook its last setting event as of `at`, in (sheet, cell) order.
+
+    `LIMIT 1 BY` keeps each cell's newest row; cells after the cursor are filtered first.
+    """
+    params: dict[str, Any] = {
+        "w": workbook,
+        "at": micros(at),
+        "types": list(CELL_SETTING_TYPES),
+        "limit": limit,
+    }
+    where = (
+        f"workbook_name = {{w:String}} AND {_SETTING} AND sheet_name IS NOT NULL AND cell_address IS NOT NULL"
+    )
+    if after is not None:
+        params["a_s"], params["a_c"] = after
+        where += (
+            " AND (sheet_name > {a_s:String} OR (sheet_name = {a_s:String} AND cell_address > {a_c:String}))"
+        )
+    inner = (
+        f"SELECT {COLUMNS} FROM {_src(final)} WHERE {where} "
+        "ORDER BY sheet_name, cell_address, timestamp DESC, event_id DESC LIMIT 1 BY sheet_name, cell_address"
+    )
+    sql = (
+        f"SELECT * FROM ({inner}) ORDER BY sheet_name, cell_address LIMIT {{limit:UInt32}} {_settings(final)}"
+    )
+    return sql, params
+
+
+def session_numbers(session_id: str, *, final: bool) -> Query:
+    """Per distinct session_seq of one session: events and session_end events (storage.base)."""
+    sql = (
+        "SELECT session_seq, toInt64(count()) AS n, toInt64(countIf(event_type = 'session_end')) AS ends "
+        f"FROM {_src(final)} WHERE session_id = {{sid:String}} GROUP BY session_seq {_settings(final)}"
+    )
+    return sql, {"sid": session_id}
+
+
+def session_seq_events(session_id: str, seqs: list[int], *, final: bool) -> Query:
+    """One session's events numbered with one of `seqs`."""
+    sql = (
+        f"SELECT {COLUMNS} FROM {_src(final)} WHERE session_id = {{sid:String}} "
+        f"AND session_seq IN {{seqs:Array(Int64)}} {_settings(final)}"
+    )
+    return sql, {"sid": session_id, "seqs": seqs}
 
 
 _HOUR_US: Final = 3_600_000_000

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,7 +81,10 @@ from storage.clickhouse.timeseries import bucket_bounds, bucket_width, too_many_
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
-from storage.schema import EVENT_SCHEMA, UTC_MICROS
+from storage.log.completeness import NUMBERS_SCHEMA
+from storage.log.export_log import CHECKPOINT_PATH, export_log, local_output, whole_store, write_log
+from storage.log.store_log import LogOptions, StoreLog, exact_leaf_range, without_leaves
+from storage.schema import EVENT_SCHEMA, UTC_MICROS, conform
 
 __all__ = ["SESSION_SCHEMA", "ClickHouseStore", "database_from_dsn"]
 
@@ -145,6 +149,7 @@ class ClickHouseStore:
         ddl_dir: Path = DDL_DIR,
         single_writer: bool | None = None,
         memory_mb: int = ENGINE_MEMORY_MB,
+        log: LogOptions | None = None,
     ) -> None:
         db = database or database_from_dsn(dsn) or DEFAULT_DATABASE
         if not _IDENT.match(db):
@@ -164,11 +169,15 @@ class ClickHouseStore:
             )
         #: True: this process is the only writer (see the module docstring): no FINAL at read.
         self.single_writer = embedded if single_writer is None else single_writer
-        self._writer: WriterState = (
-            writer_state(str(Path(unquote(parts.netloc + parts.path)).resolve()), db)
-            if self.single_writer
-            else WriterState()
+        data_path = Path(unquote(parts.netloc + parts.path)).resolve()
+        self._writer: WriterState = writer_state(str(data_path), db) if self.single_writer else WriterState()
+        self._log_options = LogOptions() if log is None else log
+        self._log_dir = self._log_options.directory or (
+            data_path / "log" / db if embedded else Path.cwd() / "log" / db
         )
+        #: The transparency log (storage.log): only a single writer has one global commit order.
+        self.transparency_log: StoreLog | None = None
+        self.keeps_log = self.single_writer and self._log_options.enabled
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -194,9 +203,35 @@ class ClickHouseStore:
         self._client = client
         if self.single_writer:  # now, not on the first append: ~1 s per million stored ids
             self._id_filter()
+            self._open_log()
+
+    def _open_log(self) -> None:
+        """The log's tree files and checkpoints under `<data path>/log/<database>` (or as configured)."""
+        if not self._log_options.enabled:
+            return
+        store_log = StoreLog(self._log_dir, self._log_options)
+        try:
+            with self._writer.lock:
+                store_log.open(self._leaf_size, self._leaf_hashes)
+        except BaseException:
+            store_log.close()
+            raise
+        self.transparency_log = store_log
+
+    @retrying
+    def _leaf_size(self) -> int:
+        return int(self._conn().command(q.leaf_size()))
+
+    @retrying
+    def _leaf_hashes(self, first: int, last: int) -> pa.Array:
+        return exact_leaf_range(self._arrow(q.leaf_hashes(first, last)), first, last)
 
     def close(self) -> None:
-        """Release the client (and with the last chdb client, the engine); idempotent."""
+        """Stop the log's signer, release the client (and with the last chdb client, the engine); idempotent."""
+        if self.transparency_log is not None:
+            with self._writer.lock:
+                self.transparency_log.close()
+            self.transparency_log = None
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -238,12 +273,35 @@ class ClickHouseStore:
         """
         if batch.num_rows == 0:
             return AppendResult(stored=0, duplicates=0)
-        rows, hashes = _first_per_id(batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+        rows, hashes = _first_per_id(without_leaves(conform(batch)))
         with self._writer.lock:
             fresh, hashes = self._drop_stored(rows, hashes)
-            if fresh.num_rows:
+            if fresh.num_rows and self.transparency_log is not None:
+                self._insert_logged(fresh, hashes, self.transparency_log)
+            elif fresh.num_rows:
                 self._insert_new(fresh, hashes)
         return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
+
+    def _insert_logged(self, rows: pa.Table, hashes: np.ndarray, store_log: StoreLog) -> None:
+        """Insert new rows as the log's next leaves, one month (one atomic part) per insert.
+
+        Rows are ordered by month first, so the leaves of each insert are one contiguous range
+        and the months' inserts commit in leaf order: whatever a failure or a kill -9 leaves
+        committed is a prefix of the assigned leaves, never a set with holes.
+        """
+        months = _month_numbers(rows.column("timestamp"))
+        if len(months) > 1 and (np.diff(months) < 0).any():
+            order = np.argsort(months, kind="stable")
+            rows, hashes, months = rows.take(pa.array(order)), hashes[order], months[order]
+        leaves = store_log.assign(rows)
+        cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), rows.num_rows]
+        try:
+            for start, end in itertools.pairwise(cuts):
+                self._insert_new(leaves.slice(start, end - start), hashes[start:end])
+        except BaseException:
+            store_log.failed()
+            raise
+        store_log.committed(leaves)
 
     def _insert_new(self, rows: pa.Table, hashes: np.ndarray) -> None:
         """Insert rows that were not stored at lookup; every retry looks up again first (point 3).
@@ -423,9 +481,43 @@ class ClickHouseStore:
         if "://" in destination and not destination.startswith("file://"):
             raise InvalidQueryError("this store exports to a local directory only")
         target = Path(destination.removeprefix("file://"))
-        pages = keyset_tables(self.query, flt, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
+        snap, cut = export_log(self.transparency_log, flt)
+        pages = keyset_tables(self.query, cut, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
         manifest = write_partitioned((b for page in pages for b in page.to_batches()), target)
+        if snap is not None and self.transparency_log is not None:
+            write_log(self.transparency_log, snap, local_output(target), tree=whole_store(flt))
+            manifest["log"] = {"checkpoint": CHECKPOINT_PATH, "size": snap.size}
         return ExportResult(destination=str(target), manifest=manifest)
+
+    # -- verifiable history (issue 11): any cell at any time, completeness per session -----------
+
+    @retrying
+    def cell_state(
+        self, workbook_name: str, sheet_name: str, cell_address: str, at: dt.datetime, /
+    ) -> pa.Table:
+        """The last event that set the cell as of `at`: zero or one row."""
+        return _events(
+            self._arrow(q.cell_state(workbook_name, sheet_name, cell_address, at, final=self._final))
+        )
+
+    @retrying
+    def workbook_state(
+        self, workbook_name: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, /
+    ) -> pa.Table:
+        """Every cell's last setting event as of `at`, one keyset page in (sheet, cell) order."""
+        if limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        return _events(self._arrow(q.workbook_state(workbook_name, at, limit, after, final=self._final)))
+
+    @retrying
+    def session_numbers(self, session_id: str, /) -> pa.Table:
+        """Events and session ends per session_seq of one session (one grouped read)."""
+        return self._arrow(q.session_numbers(session_id, final=self._final)).cast(NUMBERS_SCHEMA)
+
+    @retrying
+    def session_seq_events(self, session_id: str, seqs: list[int], /) -> pa.Table:
+        """The session's events carrying one of `seqs`."""
+        return _events(self._arrow(q.session_seq_events(session_id, seqs, final=self._final)))
 
     # -- the archive tier (storage.archive.tiers) ------------------------------------------------
 
@@ -502,6 +594,13 @@ def _id_chunks(stream: Any) -> Iterator[pa.Array]:
     for block in stream:
         column = block.column("event_id")
         yield column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _month_numbers(timestamps: pa.ChunkedArray) -> np.ndarray:
+    """Months since 1970 of every UTC timestamp (the table's partition, up to its encoding)."""
+    us = timestamps.cast(pa.int64()).to_numpy()
+    months: np.ndarray = us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+    return months
 
 
 def _first_per_id(rows: pa.Table) -> tuple[pa.Table, np.ndarray]:

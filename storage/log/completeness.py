@@ -18,13 +18,24 @@ what `govtrack verify` does over an export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["COMPLETENESS_SQL", "session_completeness"]
+__all__ = [
+    "COMPLETENESS_SQL",
+    "MAX_MISSING_RANGES",
+    "NUMBERS_SCHEMA",
+    "Completeness",
+    "session_completeness",
+    "session_numbers_completeness",
+]
 
 #: Reads a relation named `events`; one row per session_id (events without a session_id skipped).
 COMPLETENESS_SQL: Final = """
@@ -118,3 +129,82 @@ def _events_view(names: set[str]) -> str:
         else "NULL::BIGINT"
     )
     return f"CREATE TEMP VIEW events AS SELECT {', '.join(columns)}, {seq} AS session_seq FROM raw_events"
+
+
+# -- the same figures for one session of a live store, pushed down per tier -------------------------
+
+#: What a store's `session_numbers` returns: per distinct session_seq (null: unnumbered events),
+#: how many events carry it and how many of those are session_end events.
+NUMBERS_SCHEMA: Final = pa.schema([("session_seq", pa.int64()), ("n", pa.int64()), ("ends", pa.int64())])
+#: Missing ranges reported per session at most (the count is always exact).
+MAX_MISSING_RANGES: Final = 1000
+
+_CONFLICTS_SQL: Final = """
+SELECT session_seq FROM events GROUP BY session_seq
+HAVING count(DISTINCT (event_type, timestamp, user_name, machine_name, workbook_name, sheet_name,
+                       cell_address, old_value, new_value, formula, correlation_id, to_json(attributes))) > 1
+ORDER BY session_seq
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """One session's completeness: the figures `session_completeness` gives for an export."""
+
+    events: int
+    numbered_events: int
+    max_seq: int | None
+    missing_count: int
+    #: [first, last] ranges of numbers below max_seq that never arrived (at most MAX_MISSING_RANGES).
+    missing: list[tuple[int, int]]
+    conflicting_seq: list[int]
+    has_end: bool
+
+
+def session_numbers_completeness(
+    numbers: list[pa.Table], events_of: Callable[[list[int]], pa.Table]
+) -> Completeness:
+    """Completeness of one session from its tiers' `session_numbers`.
+
+    `events_of(seqs)` reads the events of numbers that occur more than once (to tell a resend
+    from a conflict), which is rare. Exact across tiers: counts add up per number, and contents are compared on the events
+    themselves, never on an engine-specific hash.
+    """
+    table = (
+        pa.concat_tables([t.cast(NUMBERS_SCHEMA) for t in numbers])
+        if numbers
+        else NUMBERS_SCHEMA.empty_table()
+    )
+    if table.num_rows:
+        grouped = table.group_by("session_seq", use_threads=False).aggregate([("n", "sum"), ("ends", "sum")])
+        table = grouped.select(["session_seq", "n_sum", "ends_sum"]).rename_columns(
+            ["session_seq", "n", "ends"]
+        )
+    events = int(pc.sum(table.column("n")).as_py() or 0)
+    has_end = bool((pc.sum(table.column("ends")).as_py() or 0) > 0)
+    numbered = table.filter(pc.fill_null(pc.greater_equal(table.column("session_seq"), 0), False))
+    order = np.argsort(numbered.column("session_seq").to_numpy(zero_copy_only=False), kind="stable")
+    seqs = numbered.column("session_seq").to_numpy(zero_copy_only=False)[order]
+    counts = numbered.column("n").to_numpy(zero_copy_only=False)[order]
+    previous = np.concatenate(([-1], seqs[:-1])) if len(seqs) else seqs
+    gaps = np.flatnonzero(seqs - previous > 1)
+    missing = [(int(previous[i]) + 1, int(seqs[i]) - 1) for i in gaps[:MAX_MISSING_RANGES].tolist()]
+    missing_count = int((seqs[gaps] - previous[gaps] - 1).sum()) if len(gaps) else 0
+    repeated = seqs[counts > 1].tolist()
+    conflicting: list[int] = []
+    if repeated:
+        con = duckdb.connect()
+        try:
+            con.register("events", events_of([int(s) for s in repeated]))
+            conflicting = [int(row[0]) for row in con.sql(_CONFLICTS_SQL).fetchall()]
+        finally:
+            con.close()
+    return Completeness(
+        events=events,
+        numbered_events=int(counts.sum()) if len(counts) else 0,
+        max_seq=int(seqs[-1]) if len(seqs) else None,
+        missing_count=missing_count,
+        missing=missing,
+        conflicting_seq=conflicting,
+        has_end=has_end,
+    )

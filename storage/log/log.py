@@ -79,8 +79,13 @@ class TransparencyLog:
             self.committed(read_leaf_hashes(first, min(store_size, first + _SYNC_CHUNK)))
 
     def checkpoint(self) -> str:
-        """Sign the current tree (refused if it does not extend the last checkpoint)."""
-        return self.checkpoints.publish(self.tree.size, self.tree.root(), self.tree.consistency_proof)
+        """Sign the current tree (refused if it does not extend the last checkpoint).
+
+        Size and root come from one frontier snapshot: an append between reading the two would
+        otherwise pair one size with another size's root.
+        """
+        frontier = self.tree.frontier()
+        return self.checkpoints.publish(frontier.size, frontier.root(), self.tree.consistency_proof)
 
     def latest_checkpoint(self) -> tuple[Checkpoint, str] | None:
         """The latest signed checkpoint and its note."""

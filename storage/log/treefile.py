@@ -84,6 +84,14 @@ class TreeFiles:
         self._check_size(index + 1)
         return self._read(0, index, 1)[0]
 
+    def leaves(self, first: int, count: int) -> bytes:
+        """Leaf hashes first .. first+count-1, back to back (one read; exports copy them)."""
+        self._check_size(first + count)
+        data = os.pread(self._fd(0), count * HASH_SIZE, first * HASH_SIZE)
+        if len(data) != count * HASH_SIZE:
+            raise ValueError(f"level 0 holds no hashes {first}..{first + count - 1}")
+        return data
+
     def append(self, leaf_hashes: list[bytes]) -> bytes:
         """Append leaf hashes (in leaf-index order) and return the new root."""
         if any(len(h) != HASH_SIZE for h in leaf_hashes):

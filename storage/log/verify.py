@@ -76,6 +76,10 @@ class Report:
     old_checkpoint: Checkpoint | None = None
     findings: list[Finding] = field(default_factory=list)
     sessions: pa.Table | None = None
+    #: Checked as a partial export (each event against the signed tree files).
+    partial: bool = False
+    #: With `partial`: leaves of the log this export does not hold (not a finding).
+    absent: int = 0
 
     @property
     def ok(self) -> bool:
@@ -173,7 +177,7 @@ def merkle_root(hashes: npt.NDArray[np.uint8]) -> bytes:
 
 
 def _index_findings(
-    order_index: npt.NDArray[np.int64], event_id: pa.Array, size: int, report: Report
+    order_index: npt.NDArray[np.int64], event_id: pa.Array, size: int, report: Report, partial: bool = False
 ) -> npt.NDArray[np.bool_]:
     """Findings about the set of indexes; returns which sorted rows are the leaves 0..size-1."""
     n = len(order_index)
@@ -206,6 +210,9 @@ def _index_findings(
         )
     unique = ~duplicate & ~beyond & ~negative
     present = order_index[unique]
+    if partial:  # an export holding some leaves: the absent ones are counted, not findings
+        report.absent = size - len(present)
+        return unique
     expected = np.arange(len(present), dtype=np.int64)
     gaps = np.flatnonzero(present != expected)
     if len(gaps):
@@ -282,9 +289,16 @@ def verify_export(
     *,
     old_checkpoint_note: str | None = None,
     tree: Path | None = None,
+    partial: bool = False,
 ) -> Report:
-    """Verify every event of an export or archive against a signed checkpoint (see the module doc)."""
-    report = Report()
+    """Verify every event of an export or archive against a signed checkpoint (see the module doc).
+
+    `partial`: the export holds some of the log's leaves (a filtered export, the archive): each
+    event is checked against the log's tree files, which must hash to the signed root; leaves it
+    does not hold are counted in `Report.absent`. It proves every event held is in the log, in
+    its place, unchanged; only a whole export can also show that none is missing.
+    """
+    report = Report(partial=partial)
     try:
         report.checkpoint = verify_checkpoint(checkpoint_note, verifier)
     except NoteError as exc:
@@ -303,7 +317,11 @@ def verify_export(
     if report.checked == 0:
         report.findings.append(Finding("empty", f"no event found under {export}"))
         return report
-    _check_tree(leaves, report, tree if tree is not None else export / TREE_DIR / "tree")
+    tree_dir = tree if tree is not None else export / TREE_DIR / "tree"
+    if partial:
+        _check_partial(leaves, report, tree_dir)
+    else:
+        _check_tree(leaves, report, tree_dir)
     report.sessions = session_completeness(files)
     return report
 
@@ -337,6 +355,54 @@ def _check_tree(leaves: _Leaves, report: Report, tree: Path) -> None:
     old = report.old_checkpoint
     if old is not None:
         _check_old(old, checkpoint, leaf_hashes_sorted, report)
+
+
+def _signed_leaves(tree: Path, checkpoint: Checkpoint) -> npt.NDArray[np.uint8] | None:
+    """The tree files' first `size` leaf hashes when they hash to the checkpoint's root, else None."""
+    leaf_file = tree / "level-00.bin"
+    if not leaf_file.exists():
+        return None
+    shipped = np.fromfile(leaf_file, dtype=np.uint8, count=checkpoint.size * HASH_SIZE)
+    if len(shipped) < checkpoint.size * HASH_SIZE:
+        return None
+    shipped = shipped.reshape(checkpoint.size, HASH_SIZE)
+    return shipped if merkle_root(shipped) == checkpoint.root else None
+
+
+def _check_partial(leaves: _Leaves, report: Report, tree: Path) -> None:
+    """Each held leaf against the signed tree's leaf at its index; absent leaves only counted."""
+    checkpoint = report.checkpoint
+    assert checkpoint is not None  # noqa: S101 - set by the caller before the rows are read
+    signed = _signed_leaves(tree, checkpoint)
+    if signed is None:
+        report.findings.append(
+            Finding(
+                "tree",
+                f"a partial check needs the log's tree files hashing to the signed root ({tree}/level-00.bin)",
+            )
+        )
+        return
+    if not leaves.indexes:
+        return
+    indexes = np.concatenate(leaves.indexes)
+    hashes = np.concatenate(leaves.hashes)
+    event_ids = pa.chunked_array(leaves.event_ids).combine_chunks()
+    order = np.argsort(indexes, kind="stable")
+    sorted_index, sorted_ids = indexes[order], event_ids.take(pa.array(order))
+    unique = _index_findings(sorted_index, sorted_ids, checkpoint.size, report, partial=True)
+    _duplicate_events(sorted_index, sorted_ids, report)
+    held = sorted_index[unique]
+    differs = (signed[held] != hashes[order][unique]).any(axis=1)
+    unique_ids = sorted_ids.filter(pa.array(unique))
+    for row in np.flatnonzero(differs).tolist():
+        report.findings.append(
+            Finding(
+                "changed",
+                "the event and its leaf hash were both rewritten: the signed tree holds another leaf here",
+                int(held[row]),
+                unique_ids[row].as_py(),
+            )
+        )
 
 
 def _check_old(old: Checkpoint, new: Checkpoint, hashes: npt.NDArray[np.uint8], report: Report) -> None:

@@ -112,12 +112,15 @@ class Manifest:
     files: tuple[DataFile, ...]
     #: The cell-key function's value on a fixed input when the files' keys were computed.
     cell_key_probe: int | None = None
+    #: Leaves of the transparency log committed so far (the next leaf index), committed with the
+    #: files that hold them; never decreases (a month dropped for the archive keeps its leaves).
+    leaves: int = 0
 
     def to_json(self) -> str:
         """Serialised form written to `_manifest.json`."""
         files = [{"path": f.path, "rows": f.rows, "min_us": f.min_us, "max_us": f.max_us} for f in self.files]
         data = {"format": FORMAT, "generation": self.generation, "cell_key_probe": self.cell_key_probe}
-        return json.dumps({**data, "files": files}, indent=1)
+        return json.dumps({**data, "leaves": self.leaves, "files": files}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -126,7 +129,7 @@ class Manifest:
         if data.get("format", 1) != FORMAT and data["files"]:
             raise ValueError(f"parquet store format {data.get('format', 1)} is not {FORMAT}: re-import it")
         files = tuple(DataFile(f["path"], f["rows"], f["min_us"], f["max_us"]) for f in data["files"])
-        return cls(int(data["generation"]), files, data.get("cell_key_probe"))
+        return cls(int(data["generation"]), files, data.get("cell_key_probe"), int(data.get("leaves", 0)))
 
 
 class FileSet:
@@ -184,7 +187,7 @@ class FileSet:
         with self._lock:
             current = self._manifest
             if not current.files:
-                self._manifest = Manifest(current.generation, current.files, probe)
+                self._manifest = Manifest(current.generation, current.files, probe, current.leaves)
                 return True
             return current.cell_key_probe == probe
 
@@ -220,17 +223,22 @@ class FileSet:
         for directory in {p.parent for p in paths}:
             fsync_path(directory)
 
-    def commit(self, add: Iterable[DataFile], remove: Iterable[DataFile] = ()) -> Manifest:
+    def commit(
+        self, add: Iterable[DataFile], remove: Iterable[DataFile] = (), *, leaves: int = 0
+    ) -> Manifest:
         """Atomically publish a new generation: current files - `remove` + `add`.
 
         `add` must be durable already (`make_durable`). Callers serialise commits (the store's
-        write lock); this lock only guards the swap against concurrent snapshots.
+        write lock); this lock only guards the swap against concurrent snapshots. `leaves` is the
+        log's leaf count after this commit (the larger of it and the current one is kept).
         """
         gone = set(remove)
         with self._lock:
             current = self._manifest
         kept = tuple(f for f in current.files if f not in gone)
-        manifest = Manifest(current.generation + 1, kept + tuple(add), current.cell_key_probe)
+        manifest = Manifest(
+            current.generation + 1, kept + tuple(add), current.cell_key_probe, max(current.leaves, leaves)
+        )
         self._write_manifest(manifest)
         with self._lock:
             self._manifest = manifest

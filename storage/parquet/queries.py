@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from storage.base import Bucket, Cursor, EventFilter, GroupBy, Order, SessionFilter
+from storage.base import CELL_SETTING_TYPES, Bucket, Cursor, EventFilter, GroupBy, Order, SessionFilter
 from storage.schema import EVENT_SCHEMA
 
 __all__ = [
@@ -31,22 +31,30 @@ __all__ = [
     "bucket_floor",
     "cell_history",
     "cell_key_probe",
+    "cell_state",
     "confirm_ids",
     "event_by_id",
     "events_page",
     "hash_ids",
+    "leaf_hashes",
+    "leaf_size",
     "one_session",
     "page_end",
+    "session_numbers",
     "session_rows",
+    "session_seq_events",
     "sorted_rows",
     "stats_groups",
     "stats_totals",
     "timeseries_counts",
     "timeseries_fill",
+    "workbook_state",
 ]
 
 EMPTY_TABLE = "empty_events"
-SOURCE = "read_parquet($files, hive_partitioning = false)"
+#: `union_by_name`: files written before a column existed (session_seq and the log's leaf columns)
+#: read it as NULL. Its cost is reading each file's schema at bind, which the footer cache holds.
+SOURCE = "read_parquet($files, hive_partitioning = false, union_by_name = true)"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MINUTE = 60_000_000
 BUCKET_US: dict[str, int] = {
@@ -149,6 +157,8 @@ def where(flt: EventFilter, q: Query) -> list[str]:
     if flt.text is not None:
         t = q.bind(flt.text)
         preds.append(f"(contains(old_value, {t}) OR contains(new_value, {t}) OR contains(formula, {t}))")
+    if flt.leaves_before is not None:
+        preds.append(f"(leaf_index IS NULL OR leaf_index < {q.bind(flt.leaves_before)})")
     return preds
 
 
@@ -349,6 +359,87 @@ def confirm_ids(files: list[str], ids: list[str], start_us: int | None, end_us: 
     return q
 
 
+def _setting(q: Query, at: dt.datetime) -> list[str]:
+    """Events that set a cell (CELL_SETTING_TYPES) at or before `at`."""
+    return [f"timestamp <= {q.bind(at)}", _in(q, "event_type", CELL_SETTING_TYPES)]
+
+
+def cell_state(
+    files: list[str], workbook: str, sheet: str, cell: str, at: dt.datetime, use_key: bool
+) -> Query:
+    """The last event that set one exact cell as of `at` (the hidden key's bloom filters prune)."""
+    q = Query()
+    wb, sh, ce = q.bind(workbook), q.bind(sheet), q.bind(cell)
+    preds = [f"workbook_name = {wb}", f"sheet_name = {sh}", f"cell_address = {ce}", *_setting(q, at)]
+    if use_key:
+        preds.insert(0, f"_cell_key = hash({wb}::VARCHAR, {sh}::VARCHAR, {ce}::VARCHAR)")
+    q.sql = (
+        f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} "
+        "ORDER BY timestamp DESC, event_id DESC LIMIT 1"
+    )
+    return q
+
+
+def workbook_state(
+    files: list[str], workbook: str, at: dt.datetime, limit: int, after: tuple[str, str] | None
+) -> Query:
+    """Per (sheet, cell) of a workbook, its last setting event as of `at`; (sheet, cell) order, keyset-paged.
+
+    Cells after the cursor are filtered before the window, so a page costs the rest of the
+    workbook's setting events, not all of them.
+    """
+    q = Query()
+    preds = [f"workbook_name = {q.bind(workbook)}", *_setting(q, at)]
+    preds += ["sheet_name IS NOT NULL", "cell_address IS NOT NULL"]
+    if after is not None:
+        s, c = q.bind(after[0]), q.bind(after[1])
+        preds.append(f"(sheet_name > {s} OR (sheet_name = {s} AND cell_address > {c}))")
+    q.sql = (
+        f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} "
+        "QUALIFY row_number() OVER (PARTITION BY sheet_name, cell_address "
+        "ORDER BY timestamp DESC, event_id DESC) = 1 "
+        f"ORDER BY sheet_name, cell_address LIMIT {q.bind(limit)}"
+    )
+    return q
+
+
+def session_numbers(files: list[str], session_id: str) -> Query:
+    """Per distinct session_seq of one session: events and session_end events (storage.base)."""
+    q = Query()
+    q.sql = (
+        "SELECT session_seq, count(*) AS n, count(*) FILTER (WHERE event_type = 'session_end') AS ends "
+        f"FROM {source(files, q)} WHERE session_id = {q.bind(session_id)} GROUP BY session_seq"
+    )
+    return q
+
+
+def session_seq_events(files: list[str], session_id: str, seqs: list[int]) -> Query:
+    """One session's events numbered with one of `seqs`."""
+    q = Query()
+    q.sql = (
+        f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} WHERE session_id = {q.bind(session_id)} "
+        f"AND session_seq IN (SELECT unnest({q.bind(seqs)}::BIGINT[]))"
+    )
+    return q
+
+
+def leaf_hashes(files: list[str], first: int, last: int) -> Query:
+    """Leaf index and hash of the leaves [first, last), in leaf order (files' min/max prune)."""
+    q = Query()
+    q.sql = (
+        f"SELECT leaf_index, leaf_hash FROM {source(files, q)} "
+        f"WHERE leaf_index >= {q.bind(first)} AND leaf_index < {q.bind(last)} ORDER BY leaf_index"
+    )
+    return q
+
+
+def leaf_size(files: list[str]) -> Query:
+    """One past the highest leaf index in `files` (0 when none): a cross-check of the manifest."""
+    q = Query()
+    q.sql = f"SELECT coalesce(max(leaf_index) + 1, 0) AS size FROM {source(files, q)}"
+    return q
+
+
 def sorted_rows(files: list[str]) -> Query:
     """Every row of `files` clustered by cell key, then (timestamp, event_id): compaction's order.
 
@@ -356,5 +447,9 @@ def sorted_rows(files: list[str]) -> Query:
     `_cell_key` finds (cell history); time filters still prune whole files by their time range.
     """
     q = Query()
-    q.sql = f"SELECT * FROM {source(files, q)} ORDER BY _cell_key, timestamp, event_id"
+    # Named columns, not `*`: with files from before a column existed, union_by_name orders the
+    # columns by first appearance, which would put the cell key before the newer columns.
+    q.sql = (
+        f'SELECT {EVENT_COLUMNS}, "_cell_key" FROM {source(files, q)} ORDER BY _cell_key, timestamp, event_id'
+    )
     return q

@@ -47,6 +47,9 @@ from storage.base import (
 from storage.errors import InvalidQueryError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
+from storage.log.completeness import NUMBERS_SCHEMA
+from storage.log.export_log import CHECKPOINT_PATH, export_log, local_output, whole_store, write_log
+from storage.log.store_log import LogOptions, StoreLog, exact_leaf_range, without_leaves
 from storage.parquet import queries as sql
 from storage.parquet import series as series
 from storage.parquet.compaction import Compactor, month_key
@@ -54,7 +57,7 @@ from storage.parquet.errors import translate_errors
 from storage.parquet.index import HashIndex, first_per_id
 from storage.parquet.layout import CELL_KEY, FILE_SCHEMA, DataFile, FileSet, by_month, partition_of
 from storage.parquet.rollup import ROLLUP_SCHEMA, split, summarize
-from storage.schema import EVENT_SCHEMA
+from storage.schema import EVENT_SCHEMA, conform
 
 __all__ = ["ParquetStore"]
 
@@ -63,6 +66,8 @@ log = logging.getLogger(__name__)
 MAX_BUCKETS = series.MAX_BUCKETS
 #: Where DuckDB spills past its memory limit (under the root: same disk, cleared at open).
 SPILL_DIR = "_spill"
+#: The transparency log's tree files, checkpoint and (generated) key, beside the data.
+LOG_DIR = "log"
 _EPOCH = sql.EPOCH
 
 
@@ -107,8 +112,13 @@ class ParquetStore:
         compact_threshold: int = 8,
         compact_max_rows: int = 4_000_000,
         memory_mb: int = ENGINE_MEMORY_MB,
+        log: LogOptions | None = None,
     ) -> None:
         self.root = Path(root)
+        self._log_options = LogOptions() if log is None else log
+        #: The transparency log (storage.log), open while the store is; None when off.
+        self.transparency_log: StoreLog | None = None
+        self.keeps_log = self._log_options.enabled
         self._memory_mb = memory_mb
         self._files = FileSet(self.root)
         self._index = HashIndex()
@@ -153,7 +163,27 @@ class ParquetStore:
                 "parquet store %s: cell keys from another DuckDB version; cell history scans", self.root
             )
         self._rebuild_index()
+        self._open_log()
         self._compactor.start()
+
+    def _open_log(self) -> None:
+        """The log beside the data (`<root>/log` unless configured), synced to the manifest's leaves."""
+        options = self._log_options
+        if not options.enabled:
+            return
+        store_log = StoreLog(options.directory or self.root / LOG_DIR, options)
+        try:
+            store_log.open(lambda: self._files.manifest.leaves, self._leaf_hashes)
+        except BaseException:
+            store_log.close()
+            raise
+        self.transparency_log = store_log
+
+    def _leaf_hashes(self, first: int, last: int) -> pa.Array:
+        """Leaf hashes [first, last) from the files, in leaf order; every one must be there."""
+        with self._files.snapshot() as files:
+            found = self._table(sql.leaf_hashes(self._paths(files), first, last))
+        return exact_leaf_range(found, first, last)
 
     def _lock_root(self) -> None:
         fh = (self.root / "_lock").open("ab")
@@ -172,8 +202,11 @@ class ParquetStore:
                 self._index.add(cur.sql(q.sql, params=q.params).fetchnumpy()["h"].astype(np.uint64))
 
     def close(self) -> None:
-        """Stop compaction and release DuckDB and the root lock; idempotent."""
+        """Stop compaction and the log's signer, release DuckDB and the root lock; idempotent."""
         self._compactor.stop()
+        if self.transparency_log is not None:
+            self.transparency_log.close()
+            self.transparency_log = None
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -223,13 +256,13 @@ class ParquetStore:
     def append(self, batch: pa.Table, /) -> AppendResult:
         """Dedup, write one file per month touched, commit them atomically; durable on return."""
         with translate_errors("append"):
-            table = batch.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+            table = without_leaves(conform(batch))
             hashes, cell_keys = self._batch_keys(table)
             table = table.append_column(FILE_SCHEMA.field(CELL_KEY), cell_keys)
             unique, hashes = first_per_id(table, hashes)
             with self._write_lock:
                 fresh, hashes = self._drop_stored(unique, hashes)
-                self._commit(fresh)
+                self._commit_logged(fresh)
                 self._index.add(hashes)
             self._compactor.poke()
             return AppendResult(stored=fresh.num_rows, duplicates=batch.num_rows - fresh.num_rows)
@@ -273,7 +306,21 @@ class ParquetStore:
                 found = pa.concat_arrays([*found.chunks, *far.chunks]) if far else found
         return pa.array(found.to_pylist(), pa.string())
 
-    def _commit(self, table: pa.Table) -> None:
+    def _commit_logged(self, table: pa.Table) -> None:
+        """Commit new rows as the log's next leaves (leaf columns and counter in the same manifest)."""
+        store_log = self.transparency_log
+        if store_log is None or table.num_rows == 0:
+            self._commit(table)
+            return
+        leaves = store_log.assign(table)
+        try:
+            self._commit(leaves, leaves=store_log.next_index + leaves.num_rows)
+        except BaseException:
+            store_log.failed()
+            raise
+        store_log.committed(leaves)
+
+    def _commit(self, table: pa.Table, *, leaves: int = 0) -> None:
         if table.num_rows == 0:
             return
         written: list[DataFile] = []
@@ -281,7 +328,7 @@ class ParquetStore:
             for key, part in by_month(table):
                 written.append(self._files.write(part, key))
             self._files.make_durable(written)
-            self._files.commit(written)
+            self._files.commit(written, leaves=leaves)
         except BaseException:
             self._files.discard(written)
             raise
@@ -461,9 +508,45 @@ class ParquetStore:
             raise InvalidQueryError("the parquet store exports to local paths only")
         target = Path(destination.removeprefix("file://"))
         with translate_errors("export"):
-            pages = keyset_tables(self.query, flt, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
+            snap, cut = export_log(self.transparency_log, flt)
+            pages = keyset_tables(self.query, cut, "asc", None, batch_bytes=EXPORT_BATCH_BYTES)
             manifest = write_partitioned((b for page in pages for b in page.to_batches()), target)
+            if snap is not None and self.transparency_log is not None:
+                write_log(self.transparency_log, snap, local_output(target), tree=whole_store(flt))
+                manifest["log"] = {"checkpoint": CHECKPOINT_PATH, "size": snap.size}
         return ExportResult(destination=str(target), manifest=manifest)
+
+    # -- verifiable history (issue 11): any cell at any time, completeness per session -----------
+
+    def cell_state(
+        self, workbook_name: str, sheet_name: str, cell_address: str, at: dt.datetime, /
+    ) -> pa.Table:
+        """The last event that set the cell as of `at`: files starting after `at` are not read."""
+        with translate_errors("cell_state"), self._files.snapshot() as files:
+            paths = self._select(files, None, at + dt.timedelta(microseconds=1))
+            q = sql.cell_state(paths, workbook_name, sheet_name, cell_address, at, self._use_cell_key)
+            return self._table(q).cast(EVENT_SCHEMA)
+
+    def workbook_state(
+        self, workbook_name: str, at: dt.datetime, limit: int, after: tuple[str, str] | None, /
+    ) -> pa.Table:
+        """Every cell's last setting event as of `at`, one keyset page in (sheet, cell) order."""
+        if limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        with translate_errors("workbook_state"), self._files.snapshot() as files:
+            paths = self._select(files, None, at + dt.timedelta(microseconds=1))
+            return self._table(sql.workbook_state(paths, workbook_name, at, limit, after)).cast(EVENT_SCHEMA)
+
+    def session_numbers(self, session_id: str, /) -> pa.Table:
+        """Events and session ends per session_seq of one session (one grouped scan)."""
+        with translate_errors("session_numbers"), self._files.snapshot() as files:
+            return self._table(sql.session_numbers(self._paths(files), session_id)).cast(NUMBERS_SCHEMA)
+
+    def session_seq_events(self, session_id: str, seqs: list[int], /) -> pa.Table:
+        """The session's events carrying one of `seqs`."""
+        with translate_errors("session_seq_events"), self._files.snapshot() as files:
+            q = sql.session_seq_events(self._paths(files), session_id, seqs)
+            return self._table(q).cast(EVENT_SCHEMA)
 
     # -- the archive tier (storage.archive.tiers) ------------------------------------------------
 

@@ -32,7 +32,16 @@ CONTRACT_PARAMETERS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("get", "/api/stats"): (*_FILTERS, "top"),
     ("get", "/api/stats/timeseries"): (*_FILTERS, "bucket", "group_by"),
     ("get", "/api/sessions"): ("user_name", "from", "to", "limit", "cursor"),
+    # Verifiable history (api.md "Verifiable history")
+    ("get", "/api/log/checkpoint"): (),
+    ("get", "/api/log/key"): (),
+    ("get", "/api/events/{event_id}/proof"): (),
+    ("get", "/api/log/consistency"): ("from", "to"),
+    ("get", "/api/cells/state"): ("workbook_name", "sheet_name", "cell_address", "at"),
+    ("get", "/api/workbooks/state"): ("workbook_name", "at"),
 }
+#: Routes where workbook_name / sheet_name name one cell or workbook: single values, not lists.
+_SINGLE_VALUED: Final = ("/api/cells/history", "/api/cells/state", "/api/workbooks/state")
 #: (method, path) -> (media types, JSON body fields) of the request bodies the contract defines.
 CONTRACT_BODIES: Final[dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]]] = {
     ("post", "/api/events"): (
@@ -55,7 +64,7 @@ def undeclared(published: dict[str, Any]) -> list[str]:
     for (method, path), names in CONTRACT_PARAMETERS.items():
         params = {p["name"]: p for p in paths[path][method].get("parameters", []) if p["in"] == "query"}
         missing += [f"{method} {path}: parameter {n}" for n in names if n not in params]
-        if path != "/api/cells/history":  # the cell's three keys are single values there
+        if path not in _SINGLE_VALUED:  # the cell's (workbook's) keys are single values there
             for name in set(_LIST_FILTERS) & set(params):
                 schema = params[name]["schema"]
                 if path != "/api/sessions" and (schema.get("type") != "array" or not params[name]["explode"]):
