@@ -11,7 +11,15 @@ from typing import Final
 from storage.base import EventFilter
 from storage.parquet.queries import EVENT_COLUMNS, Query, source, where
 
-__all__ = ["FINGERPRINT_SQL", "Query", "fingerprint", "id_hits", "month_rows", "session_ids", "session_partials"]
+__all__ = [
+    "FINGERPRINT_SQL",
+    "Query",
+    "fingerprint",
+    "id_hits",
+    "month_rows",
+    "session_ids",
+    "session_partials",
+]
 
 #: The fingerprint aggregate of storage.archive.fingerprint over a relation with `event_id`.
 FINGERPRINT_SQL: Final = "coalesce(sum((md5_number(event_id) & 18446744073709551615::UHUGEINT)::HUGEINT), 0)"
