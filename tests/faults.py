@@ -35,7 +35,7 @@ from storage.base import (
 )
 from storage.errors import TerminalStoreError, TransientStoreError
 from storage.forwarding import ForwardingStore
-from storage.schema import EVENT_SCHEMA
+from storage.schema import EVENT_SCHEMA, conform
 
 __all__ = ["FaultyStore", "SimulatedCrash", "event_ids", "make_batch"]
 
@@ -204,4 +204,5 @@ def make_batch(
         "received_at": [_BASE_TS] * n,
         "batch_id": [batch_id or f"b-{start}"] * n,
     }
-    return pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
+    given = pa.schema([EVENT_SCHEMA.field(name) for name in columns])
+    return conform(pa.Table.from_pydict(columns, schema=given))  # columns added since: null
