@@ -50,6 +50,7 @@ GAUGES = (
     "clickhouse_parts_merging",
     "clickhouse_rows",
     "clickhouse_bytes_on_disk",
+    "clickhouse_memory_tracked_bytes",
     "parquet_files",
     "parquet_max_files_per_month",
     "parquet_compaction_backlog_files",
@@ -58,6 +59,7 @@ GAUGES = (
     "parquet_last_compaction_seconds",
     "parquet_rows",
     "parquet_spill_bytes",
+    "parquet_duckdb_memory_bytes",
     "writer_pending_rows",
     "spool_depth_files",
 )

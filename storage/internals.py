@@ -35,6 +35,9 @@ INTERNALS: Final[dict[str, str]] = {
     "clickhouse_bytes_on_disk": "Bytes on disk of the active parts of the events table.",
     "clickhouse_parts_to_delay_insert": "The server's parts-per-partition threshold that delays inserts.",
     "clickhouse_parts_to_throw_insert": "The server's parts-per-partition threshold that refuses inserts.",
+    "clickhouse_memory_tracked_bytes": (
+        "Memory the ClickHouse engine tracks as in use (the whole engine or server, not only this table)."
+    ),
     # Parquet: from the manifest and the compactor's own bookkeeping.
     "parquet_files": "Live Parquet data files (all months).",
     "parquet_months": "Months holding live Parquet files.",
@@ -48,6 +51,7 @@ INTERNALS: Final[dict[str, str]] = {
     "parquet_last_compaction_seconds": "Duration of the last merge (absent until one ran).",
     "parquet_last_compaction_rows": "Rows written by the last merge (absent until one ran).",
     "parquet_spill_bytes": "Bytes DuckDB has spilled under the store's root right now.",
+    "parquet_duckdb_memory_bytes": "Bytes DuckDB (reads and compaction together) holds in memory now.",
 }
 
 

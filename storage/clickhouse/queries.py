@@ -593,7 +593,8 @@ LOCAL_EVENTS: Final = "audit_events_local"
 def table_internals(database: str, table: str) -> Query:
     """One row: active parts (total, fullest partition), merges, mutations, rows and bytes of a table.
 
-    Metadata only (system.parts, system.merges, system.mutations, system.merge_tree_settings):
+    Metadata only (system.parts, system.merges, system.mutations, system.merge_tree_settings,
+    system.metrics):
     cheap whatever the data's size. Columns are named as storage.internals names them, without
     the `clickhouse_` prefix.
     """
@@ -606,7 +607,8 @@ def table_internals(database: str, table: str) -> Query:
         f"(SELECT toUInt64(sum(num_parts)) FROM system.merges WHERE {where}) AS parts_merging, "
         f"(SELECT count() FROM system.mutations WHERE {where} AND NOT is_done) AS mutations_pending, "
         f"{setting.format('parts_to_delay_insert')} AS parts_to_delay_insert, "
-        f"{setting.format('parts_to_throw_insert')} AS parts_to_throw_insert "
+        f"{setting.format('parts_to_throw_insert')} AS parts_to_throw_insert, "
+        "(SELECT toUInt64(value) FROM system.metrics WHERE metric = 'MemoryTracking') AS memory_tracked_bytes "
         "FROM (SELECT partition_id, count() AS n, sum(rows) AS r, sum(bytes_on_disk) AS b "
         f"FROM system.parts WHERE {where} AND active GROUP BY partition_id)"
     )

@@ -33,6 +33,7 @@ __all__ = [
     "cell_key_probe",
     "cell_state",
     "confirm_ids",
+    "engine_memory",
     "event_by_id",
     "events_page",
     "hash_ids",
@@ -453,3 +454,11 @@ def sorted_rows(files: list[str]) -> Query:
         f'SELECT {EVENT_COLUMNS}, "_cell_key" FROM {source(files, q)} ORDER BY _cell_key, timestamp, event_id'
     )
     return q
+
+
+def engine_memory() -> Query:
+    """Bytes DuckDB holds in memory and in temporary files, over all its buffer tags (cheap)."""
+    return Query(
+        "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT AS memory, "
+        "coalesce(sum(temporary_storage_bytes), 0)::BIGINT AS temporary FROM duckdb_memory()"
+    )

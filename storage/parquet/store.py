@@ -632,7 +632,7 @@ class ParquetStore:
         """Files per month, compaction backlog and last merge, spill bytes (storage.internals).
 
         From the manifest and the compactor's bookkeeping: no file is opened, only the spill
-        directory (a few DuckDB temp files) is listed.
+        directory (a few DuckDB temp files) is listed and DuckDB asked for its buffer sizes.
         """
         if self._con is None:
             raise TerminalStoreError("parquet store is not open")
@@ -650,11 +650,22 @@ class ParquetStore:
             "parquet_compaction_running": compactor.merging_files,
             "parquet_compactions": compactor.merges_done,
             "parquet_spill_bytes": _tree_bytes(self.root / SPILL_DIR),
+            "parquet_duckdb_memory_bytes": self._duckdb_memory(),
         }
         if (last := compactor.last_merge) is not None:
             out["parquet_last_compaction_seconds"] = last.seconds
             out["parquet_last_compaction_rows"] = last.rows
         return out
+
+    def _duckdb_memory(self) -> int:
+        """Bytes both DuckDB instances (reads/appends, compaction) hold in memory now."""
+        q = sql.engine_memory()
+        total = 0
+        for cursor in (self._cursor, self._compaction_cursor):
+            with cursor() as cur:
+                rows = cur.sql(q.sql, params=q.params).fetchall()
+                total += int(rows[0][0]) if rows else 0
+        return total
 
 
 def _past_cursor(f: DataFile, page: Page) -> bool:

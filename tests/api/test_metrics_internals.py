@@ -104,6 +104,7 @@ def check_parquet(client: TestClient, store: ParquetStore) -> None:
     assert seen["parquet_last_compaction_rows"] == 50  # 10 + 10 + 6 * 5 March rows
     assert seen["parquet_last_compaction_seconds"] > 0
     assert seen["parquet_spill_bytes"] >= 0
+    assert seen["parquet_duckdb_memory_bytes"] >= 0
     health = client.get("/health").json()["checks"]["store"]
     assert health["internals"]["parquet_files"] == 2
 
@@ -124,6 +125,7 @@ def check_clickhouse(client: TestClient, store: ClickHouseStore, chdb_path: Path
             assert seen["clickhouse_mutations_pending"] == 0
             assert seen["clickhouse_bytes_on_disk"] > 0
             assert seen["clickhouse_parts_to_throw_insert"] >= seen["clickhouse_parts_to_delay_insert"] > 0
+            assert seen["clickhouse_memory_tracked_bytes"] > 0
         finally:
             engine.command(f"SYSTEM START MERGES {store.database}.audit_events")
         engine.command(f"OPTIMIZE TABLE {store.database}.audit_events FINAL")
