@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from storage.base import EventFilter, EventStore, ExportResult
+from storage.base import EventFilter, EventStore, ExportResult, Page
 from storage.forwarding import ForwardingStore
 from tests.api.readkit import assert_error, seed
 
@@ -154,7 +155,11 @@ def test_an_absent_root_is_created_and_a_configured_root_is_used(store: EventSto
 
 def test_urls_outside_the_allow_list_are_invalid(store: EventStore, tmp_path: Path) -> None:
     seed(store, 5)
-    with client_with(store, tmp_path, export_url_prefixes=("s3://allowed/exports/",)) as client:
+    # An S3 endpoint on a closed loopback port: no request ever leaves the machine.
+    closed = "http://127.0.0.1:9"
+    with client_with(
+        store, tmp_path, export_url_prefixes=("s3://allowed/exports/",), s3_endpoint_url=closed
+    ) as client:
         for destination in (
             "s3://other/exports/x",
             "s3://allowed/exportsX/x",
@@ -164,14 +169,14 @@ def test_urls_outside_the_allow_list_are_invalid(store: EventStore, tmp_path: Pa
         ):
             r = client.post("/api/exports", json={"destination": destination})
             assert_error(r, 400, "invalid_destination")
-        # Allowed, but no store writes object storage yet: still a 400, not a 500 or a local write.
+        # Allowed: written to object storage (issue 10); unreachable here, so 503, never a 500 or a local write.
         r = client.post("/api/exports", json={"destination": "s3://allowed/exports/x"})
-        assert r.status_code == 400, r.text
+        assert_error(r, 503, "destination_unavailable")
         assert not (Path.cwd() / "s3:").exists()
 
 
 class PausingExports(ForwardingStore):
-    """The real store; the first export waits at entry until released (`entered` tells it came)."""
+    """The real store; the first export (or its first page read) waits until released (`entered` tells it came)."""
 
     def __init__(self, inner: EventStore) -> None:
         super().__init__(inner)
@@ -179,12 +184,20 @@ class PausingExports(ForwardingStore):
         self.release = threading.Event()
         self._first = True
 
-    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
+    def _pause_once(self) -> None:
         if self._first:
             self._first = False
             self.entered.set()
             assert self.release.wait(30)
+
+    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
+        self._pause_once()
         return self.inner.export(flt, destination)
+
+    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
+        """The archive tier's exporter reads pages through `query`: the first one pauses too."""
+        self._pause_once()
+        return self.inner.query(flt, page)
 
 
 def test_two_exports_never_share_a_directory(store: EventStore, tmp_path: Path) -> None:
