@@ -2,10 +2,12 @@
 
 One server process (benchmarks._server) on one store; a load process (benchmarks.load: 8
 keep-alive clients posting the add-in's 1000-event batches, ~97 % of them in the current month)
-runs for `--seconds` (600 by default), then the server is watched for `--cooldown` more seconds
-while compaction and merges settle. Every `--interval` seconds the sampler records:
+runs for `--seconds` (600 by default), starting once the store is open (/ready answers 200 as
+soon as the spool takes batches), then the server is watched for `--cooldown` more seconds while
+compaction and merges settle. Every `--interval` seconds the sampler records:
 
-* events/s acknowledged by the server (govtrack_events_accepted_total, delta over the interval);
+* events/s acknowledged by the server (govtrack_events_accepted_total, delta over the interval),
+  and the part of them queued to the spool (202) rather than stored;
 * server RSS now (VmRSS) and its peak so far (VmHWM: no peak between samples is missed);
 * the store's inside from /metrics (storage.internals): ClickHouse active parts (total and the
   fullest partition), merges running, parts merging; Parquet files (total and per month max),
@@ -124,6 +126,20 @@ def timed_get(http: httpx.Client, path: str, params: dict[str, str | int]) -> fl
     return (time.perf_counter() - began) * 1000 if ok else None
 
 
+def wait_store_open(http: httpx.Client, timeout_s: float = 600) -> None:
+    """Wait until the store itself is open: /ready answers 200 as soon as the spool takes batches."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if http.get("/health").json()["checks"]["store"]["open"]:
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the store did not open")
+        time.sleep(0.5)
+
+
 def _load_worker(port: int, clients: int, seconds: float, out: Any) -> None:
     """The load, in its own process so that its event loop never delays the sampler's requests."""
     result = run_load(port, clients, seconds, warmup=0.0, events=EVENTS_PER_BATCH)
@@ -159,22 +175,28 @@ def run(store: str, root: Path, seconds: float, clients: int, interval: float, c
     samples: list[dict[str, float | str | None]] = []
     with serve(url, root) as (base, pid), httpx.Client(base_url=base, timeout=120) as http:
         port = int(base.rsplit(":", 1)[1])
+        wait_store_open(http)
         queue: Any = mp.get_context("spawn").Queue()
         loader = mp.get_context("spawn").Process(target=_load_worker, args=(port, clients, seconds, queue))
         began = time.monotonic()
         loader.start()
-        last_t, last_accepted = began, scrape(http).get("events_accepted_total", 0.0)
+        first = scrape(http)
+        last_t, last_accepted = began, first.get("events_accepted_total", 0.0)
+        last_queued = first.get("events_queued_total", 0.0)
         tick = 1
         while True:
             time.sleep(max(0.0, began + tick * interval - time.monotonic()))
             now = time.monotonic()
             metrics = scrape(http)
             accepted = metrics.get("events_accepted_total", 0.0)
+            queued = metrics.get("events_queued_total", 0.0)
             row: dict[str, float | str | None] = {
                 "t_s": round(now - began, 1),
                 "phase": "load" if loader.is_alive() else "cooldown",
                 "events_per_s": round((accepted - last_accepted) / (now - last_t)),
                 "events_total": accepted,
+                "queued_per_s": round((queued - last_queued) / (now - last_t)),
+                "queued_total": queued,
                 "rss_mb": round(proc_kb(pid, "VmRSS"), 1),
                 "hwm_mb": round(proc_kb(pid, "VmHWM"), 1),
                 "load_1m": round(os.getloadavg()[0], 2),
@@ -185,7 +207,7 @@ def run(store: str, root: Path, seconds: float, clients: int, interval: float, c
                 row[name] = None if ms is None else round(ms, 1)
             samples.append(row)
             print(json.dumps(row), flush=True)
-            last_t, last_accepted = now, accepted
+            last_t, last_accepted, last_queued = now, accepted, queued
             tick += 1
             if now - began > seconds + cooldown:
                 break
@@ -213,6 +235,13 @@ def _max(samples: list[dict[str, float | str | None]], key: str) -> _Figure | No
 def _median(samples: list[dict[str, float | str | None]], key: str) -> _Figure | None:
     values = [v for s in samples if isinstance(v := s.get(key), int | float)]
     return _Figure(round(statistics.median(values), 1)) if values else None
+
+
+def _cell(value: float | str | None, name: str) -> str:
+    """A curve cell: bytes in MB, counts as integers, blank when the gauge was absent."""
+    if not isinstance(value, int | float):
+        return ""
+    return f"{value / 2**20:.0f}" if name.endswith("_bytes") else f"{value:.0f}"
 
 
 def rss_trend(samples: list[dict[str, float | str | None]]) -> str:
@@ -281,6 +310,7 @@ def report(r: Run) -> str:
     lines += [
         f"| max writer pending rows / spool files | {_max(s, 'writer_pending_rows')} / "
         f"{_max(s, 'spool_depth_files')} |",
+        f"| events acknowledged as queued to the spool (202) | {_max(s, 'queued_total')} |",
         f"| /api/stats median / max ms | {_median(s, 'stats_ms')} / {_max(s, 'stats_ms')} |",
         f"| user's latest page median / max ms | {_median(s, 'user_page_ms')} / {_max(s, 'user_page_ms')} |",
         f"| cell history median / max ms | {_median(s, 'cell_history_ms')} / {_max(s, 'cell_history_ms')} |",
@@ -289,20 +319,28 @@ def report(r: Run) -> str:
         "",
     ]
     if parts_key == "clickhouse":
-        cols = ["clickhouse_active_parts", "clickhouse_max_parts_per_partition", "clickhouse_merges_running"]
-        heads = ["parts", "max/partition", "merges"]
+        cols = [
+            "clickhouse_active_parts",
+            "clickhouse_max_parts_per_partition",
+            "clickhouse_merges_running",
+            "clickhouse_memory_tracked_bytes",
+        ]
+        heads = ["parts", "max/partition", "merges", "engine MB"]
     else:
         cols = [
             "parquet_files",
             "parquet_max_files_per_month",
             "parquet_compaction_backlog_files",
             "parquet_compactions",
+            "parquet_spill_bytes",
+            "parquet_duckdb_memory_bytes",
         ]
-        heads = ["files", "max/month", "backlog", "merges done"]
+        heads = ["files", "max/month", "backlog", "merges done", "spill MB", "engine MB"]
     header = [
         "t s",
         "phase",
         "events/s",
+        "queued/s",
         "stored M",
         "RSS MB",
         "peak MB",
@@ -319,10 +357,11 @@ def report(r: Run) -> str:
             x["t_s"],
             x["phase"],
             x["events_per_s"],
+            x.get("queued_per_s", ""),
             "" if stored is None else f"{float(stored) / 1e6:.2f}",
             x["rss_mb"],
             x["hwm_mb"],
-            *(("" if x.get(c) is None else f"{x[c]:.0f}") for c in cols),
+            *(_cell(x.get(c), c) for c in cols),
             *(("" if x.get(k) is None else x[k]) for k in READS),
             x["load_1m"],
         ]
