@@ -91,7 +91,7 @@ def archive_errors(kind: type[StoreError] = TransientStoreError) -> Iterator[Non
         yield
     except StoreError:
         raise
-    except (OSError, duckdb.Error, ManifestError) as exc:
+    except (OSError, duckdb.Error, ManifestError, pa.ArrowException) as exc:  # a damaged file too
         raise kind(f"archive: {exc}") from exc
 
 

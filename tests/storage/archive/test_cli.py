@@ -71,15 +71,6 @@ def test_archive_verify_and_export_from_the_command_line(tmp_path: Path, kind: s
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.startswith("verified 2 file(s)")
 
-    victim = sorted((tmp_path / "archive" / "year=2024" / "month=02").glob("*.parquet"))[0]
-    data = bytearray(victim.read_bytes())
-    data[-100] ^= 0x01
-    victim.write_bytes(bytes(data))
-    broken = govtrack("archive", "verify", "--month", "2024-02", "--json", env=env)
-    assert broken.returncode == 1
-    assert json.loads(broken.stdout)["problems"][0].startswith(f"year=2024/month=02/{victim.name}: sha256")
-    assert f"archive verify failed: year=2024/month=02/{victim.name}" in broken.stderr
-
     url = f"{s3.new_url()}/export"
     export = govtrack("export", "--from", "2024-01-15", "--to-url", url, env=env)
     assert export.returncode == 0, export.stderr
@@ -88,3 +79,12 @@ def test_archive_verify_and_export_from_the_command_line(tmp_path: Path, kind: s
     assert "export: " in export.stderr  # progress lines (no terminal here)
     manifest = json.loads(open_location(url, s3.options).read_bytes("manifest.json"))
     assert manifest["rows"] == want
+
+    victim = sorted((tmp_path / "archive" / "year=2024" / "month=02").glob("*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    data[-100] ^= 0x01
+    victim.write_bytes(bytes(data))
+    broken = govtrack("archive", "verify", "--month", "2024-02", "--json", env=env)
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout)["problems"][0].startswith(f"year=2024/month=02/{victim.name}: sha256")
+    assert f"archive verify failed: year=2024/month=02/{victim.name}" in broken.stderr
