@@ -84,7 +84,7 @@ def open_tiered(settings: Settings) -> TieredStore:
     from api.tiers import tiered
     from storage.errors import StoreError
 
-    store = tiered(open_store(settings.store_url), settings)
+    store = tiered(open_store(settings.store_url, settings), settings)
     try:
         store.open()
     except StoreError as exc:

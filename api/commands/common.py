@@ -76,13 +76,19 @@ def quiet_logging(settings: Settings) -> None:
     configure_logging("debug" if settings.log_level == "debug" else "warning", settings.log_format)
 
 
-def open_store(url: str) -> EventStore:
-    """The store at `url`, opened; a store that cannot be opened is a JobError naming the cause."""
+def open_store(url: str, settings: Settings | None = None) -> EventStore:
+    """The store at `url`, opened; a store that cannot be opened is a JobError naming the cause.
+
+    With `settings` (and `url` their store), the store's transparency log is the one configured
+    there (GOVTRACK_LOG_DIR, _LOG_KEY_FILE, _LOG_ORIGIN); otherwise the default, beside the data.
+    """
+    from api.transparency import log_options
     from storage.errors import StoreError  # imported here so that --help stays fast
     from storage.factory import create_store
 
+    log = log_options(settings) if settings is not None and settings.store_url == url else None
     try:
-        store = create_store(url)
+        store = create_store(url, log=log)
     except (ValueError, StoreError) as exc:
         raise JobError(f"cannot use the store {url}: {exc}") from exc
     try:

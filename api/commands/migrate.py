@@ -41,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Open (which migrates) and print the report."""
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, settings)
     try:
         print(report(store))
     finally:

@@ -31,12 +31,14 @@ import pyarrow.compute as pc
 from api.ingest.body_errors import check_decoded_bytes, check_event_count, check_extra_keys, invalid_body
 from api.ingest.columns import RawColumns
 from api.ingest.ipc_meta import MetadataError, batch_extent
-from storage.schema import INPUT_FIELDS, INTEGER_INPUT_FIELDS, MAX_SESSION_SEQ
+from storage.schema import INPUT_FIELDS, INTEGER_INPUT_FIELDS, LOG_COLUMNS, MAX_SESSION_SEQ
 
 __all__ = ["columns_from_arrow"]
 
 _REQUIRED: Final = ("timestamp", "event_type", "user_name")
-_SERVER_SET: Final = frozenset({"received_at", "batch_id"})
+#: Columns the server sets (a read's output sent back): ignored, whatever their values. The log's
+#: leaf columns among them: only the store's single writer assigns leaves (storage.log).
+_SERVER_SET: Final = frozenset({"received_at", "batch_id", *LOG_COLUMNS})
 _KNOWN: Final = frozenset(INPUT_FIELDS) | _SERVER_SET | {"attributes"}
 _ATTRIBUTES_TYPE: Final = pa.map_(pa.string(), pa.string())
 #: Buffers a flat column has at most (validity, offsets, data); the attributes map has 9.
@@ -132,7 +134,11 @@ def _check_schema(schema: pa.Schema, max_extra_keys: int) -> None:
             hint = " (cell values are sent as their JSON text)" if name in ("old_value", "new_value") else ""
             ok, expected = _is_text(kind), f"a string type{hint}"
         elif name in _SERVER_SET:  # set by the server, ignored: any flat type
-            ok, expected = _exact_scalar(kind) or pa.types.is_timestamp(kind), "a flat type"
+            flat = _exact_scalar(kind) or pa.types.is_timestamp(kind)
+            ok, expected = (
+                flat or pa.types.is_binary(kind) or pa.types.is_fixed_size_binary(kind),
+                "a flat type",
+            )
         else:
             ok = _exact_scalar(kind)
             expected = "string, integer or boolean (a float has no JSON text as sent: send the text)"

@@ -187,3 +187,57 @@ def test_log_endpoints_need_the_read_scope(store: EventStore, tmp_path: Any) -> 
             assert client.get(path).status_code == 401
             assert client.get(path, headers={"X-API-Key": "ingest-key"}).status_code == 403
             assert client.get(path, headers={"X-API-Key": "read-key"}).status_code == 200
+
+
+def test_several_writers_answer_501_in_the_contract_shape(chdb_path: Any, tmp_path: Any) -> None:
+    from api.app import create_app
+    from api.settings import Settings
+    from storage.clickhouse.store import ClickHouseStore
+
+    shared = ClickHouseStore(
+        f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False
+    )
+    shared.open()
+    settings = Settings(
+        store_url=f"parquet://{tmp_path / 'unused'}",
+        spool_dir=tmp_path / "spool",
+        archive_url=str(tmp_path / "a"),
+    )
+    try:
+        with TestClient(create_app(settings, store=shared)) as client:
+            _post(client, [_sent(1, session_seq=0)])
+            for path in ("/api/log/checkpoint", "/api/log/key", f"/api/events/{eid(1)}/proof"):
+                assert_error(client.get(path), 501, "log_disabled")
+            assert_error(client.get("/api/log/consistency", params={"from": 0}), 501, "log_disabled")
+            stored = client.get(f"/api/events/{eid(1)}").json()
+            assert (stored["leaf_index"], stored["leaf_hash"], stored["session_seq"]) == (None, None, 0)
+            assert client.get("/api/sessions/s-1").json()["max_seq"] == 0
+    finally:
+        shared.close()
+
+
+def test_the_log_settings_name_its_directory_key_and_origin(tmp_path: Any) -> None:
+    """GOVTRACK_LOG_DIR / _LOG_KEY_FILE / _LOG_ORIGIN reach the store the service builds itself."""
+    from api.app import create_app
+    from api.settings import Settings
+
+    settings = Settings(
+        store_url=f"parquet://{tmp_path / 'data'}",
+        spool_dir=tmp_path / "spool",
+        archive_url=str(tmp_path / "archive"),
+        log_dir=tmp_path / "tlog",
+        log_key_file=tmp_path / "keys" / "log.key",
+        log_origin="audit.example.com/govtrack",
+    )
+    with TestClient(create_app(settings)) as client:
+        _post(client, [_sent(1)])
+        key = client.get("/api/log/key").text.strip()
+        assert key.startswith("audit.example.com/govtrack+")
+        assert client.get(f"/api/events/{eid(1)}/proof").status_code == 200
+        note = client.get("/api/log/checkpoint").text
+    assert (tmp_path / "keys" / "log.key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "tlog" / "checkpoint").read_text() == note
+    assert (tmp_path / "tlog" / "tree" / "level-00.bin").stat().st_size == 32
+    assert not (tmp_path / "data" / "log").exists()
+    with TestClient(create_app(settings)) as again:  # the same key on the next start
+        assert again.get("/api/log/key").text.strip() == key

@@ -76,6 +76,24 @@ def test_null_or_absent_session_seq_is_null() -> None:
     assert batch.table.column("session_seq").to_pylist() == [None, None]
 
 
+def test_a_read_sent_back_as_arrow_has_its_leaf_columns_ignored() -> None:
+    """Like received_at and batch_id, the log's columns of a read's Arrow output are server-set."""
+    table = pa.table(
+        {
+            "timestamp": pa.array(["2025-06-03T08:06:01Z"]),
+            "event_type": pa.array(["cell_change"]),
+            "user_name": pa.array(["u"]),
+            "leaf_index": pa.array([4], pa.int64()),
+            "leaf_hash": pa.array([b"\x07" * 32], pa.binary(32)),
+        }
+    )
+    batch = _decode(_ipc(table), "arrow")
+    assert batch.errors == ()
+    assert batch.table.column("leaf_index").to_pylist() == [None]
+    assert batch.table.column("leaf_hash").to_pylist() == [None]
+    assert batch.table.column("attributes").to_pylist() == [[]]
+
+
 def test_a_producers_leaf_index_is_an_attribute() -> None:
     batch = _decode(json.dumps([_event(leaf_index=3, leaf_hash="ab")]).encode())
     assert batch.table.column("leaf_index").to_pylist() == [None]
