@@ -2,7 +2,7 @@
 
 A store with one writer (ParquetStore, the embedded ClickHouseStore) owns one `StoreLog`:
 
-1. `open(store_size, read_leaf_hashes)` at the store's open: brings the tree files to the store's
+1. `open(read_size, read_hashes)` at the store's open: brings the tree files to the store's
    committed leaves (a kill -9 between a commit and its tree-file append leaves them behind;
    they are extended from the `leaf_hash` column the store committed with the events). Tree files
    ahead of the store are kept: those leaves were committed once (an archived month left the hot
