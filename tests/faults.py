@@ -30,14 +30,17 @@ import pyarrow as pa
 
 from storage.base import (
     AppendResult,
+    EventFilter,
     EventStore,
+    ExportResult,
     HealthCheck,
+    Page,
 )
 from storage.errors import TerminalStoreError, TransientStoreError
 from storage.forwarding import ForwardingStore
 from storage.schema import EVENT_SCHEMA, conform
 
-__all__ = ["FaultyStore", "SimulatedCrash", "event_ids", "make_batch"]
+__all__ = ["FaultyStore", "PausingExports", "SimulatedCrash", "event_ids", "make_batch"]
 
 T = TypeVar("T")
 _BASE_TS = dt.datetime(2025, 3, 10, 9, 0, tzinfo=dt.UTC)
@@ -169,6 +172,34 @@ class FaultyStore(ForwardingStore):
             if self._down:
                 raise TransientStoreError("injected: store down")
         return call()
+
+
+class PausingExports(ForwardingStore):
+    """The real store; the first export (or its first page read) waits until released.
+
+    `entered` tells the export came. The archive tier's exporter reads pages through `query`
+    rather than the hot store's `export`, so the first page read pauses too.
+    """
+
+    def __init__(self, inner: EventStore) -> None:
+        super().__init__(inner)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._first = True
+
+    def _pause_once(self) -> None:
+        if self._first:
+            self._first = False
+            self.entered.set()
+            assert self.release.wait(60), "the test never released the export"
+
+    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
+        self._pause_once()
+        return self.inner.export(flt, destination)
+
+    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
+        self._pause_once()
+        return self.inner.query(flt, page)
 
 
 def event_ids(start: int, n: int) -> list[str]:

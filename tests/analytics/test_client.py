@@ -22,11 +22,10 @@ from analytics.client import EventFilters, GovtrackClient, GovtrackError, RetryP
 from analytics.demo import generate_events
 from api.app import create_app
 from api.settings import Settings
-from storage.base import EventFilter, EventStore, ExportResult
-from storage.forwarding import ForwardingStore
+from storage.base import EventStore
 from tests.api.readkit import START, frame, seed
 from tests.e2e.server import Server, ServerDirs
-from tests.faults import FaultyStore
+from tests.faults import FaultyStore, PausingExports
 
 
 @pytest.fixture
@@ -216,20 +215,6 @@ def test_errors_carry_the_contract_code(analyst: GovtrackClient) -> None:
 # -- overload, produced for real ---------------------------------------------------------------
 
 
-class BlockedExport(ForwardingStore):
-    """A real store whose exports wait for `release` (an export in flight holds its permit)."""
-
-    def __init__(self, inner: EventStore) -> None:
-        super().__init__(inner)
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        self.started.set()
-        assert self.release.wait(60), "the test never released the export"
-        return self.inner.export(flt, destination)
-
-
 @pytest.fixture
 def app_over(tmp_path: Path) -> Iterator[Callable[[EventStore], TestClient]]:
     """A TestClient over `store` with short Retry-After values and one large read at a time."""
@@ -299,7 +284,7 @@ def test_429_while_an_export_holds_the_only_large_read(
     store: EventStore, app_over: Callable[[EventStore], TestClient]
 ) -> None:
     df = frame(seed(store, 80))
-    blocked = BlockedExport(store)
+    blocked = PausingExports(store)
     http = app_over(blocked)
     waits: list[float] = []
     seen: list[GovtrackError] = []
@@ -308,7 +293,7 @@ def test_429_while_an_export_holds_the_only_large_read(
     worker = threading.Thread(target=lambda: export_done.append(exporter.export().rows))
     worker.start()
     try:
-        assert blocked.started.wait(60)
+        assert blocked.entered.wait(60)
 
         def export_finishes(error: GovtrackError, wait: float) -> None:
             seen.append(error)

@@ -17,15 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from storage.base import EventFilter, EventStore, ExportResult, Page
-from storage.forwarding import ForwardingStore
+from storage.base import EventStore
 from tests.api.readkit import assert_error, seed
+from tests.faults import PausingExports
 
 
 @contextmanager
@@ -173,31 +172,6 @@ def test_urls_outside_the_allow_list_are_invalid(store: EventStore, tmp_path: Pa
         r = client.post("/api/exports", json={"destination": "s3://allowed/exports/x"})
         assert_error(r, 503, "destination_unavailable")
         assert not (Path.cwd() / "s3:").exists()
-
-
-class PausingExports(ForwardingStore):
-    """The real store; the first export (or its first page read) waits until released (`entered` tells it came)."""
-
-    def __init__(self, inner: EventStore) -> None:
-        super().__init__(inner)
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self._first = True
-
-    def _pause_once(self) -> None:
-        if self._first:
-            self._first = False
-            self.entered.set()
-            assert self.release.wait(30)
-
-    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        self._pause_once()
-        return self.inner.export(flt, destination)
-
-    def query(self, flt: EventFilter, page: Page, /) -> pa.Table:
-        """The archive tier's exporter reads pages through `query`: the first one pauses too."""
-        self._pause_once()
-        return self.inner.query(flt, page)
 
 
 def test_two_exports_never_share_a_directory(store: EventStore, tmp_path: Path) -> None:

@@ -92,9 +92,34 @@ def test_one_session_and_404(client: TestClient, store: EventStore) -> None:
     row = _sessions(df).row(2, named=True)
     got = client.get(f"/api/sessions/{row['session_id']}")
     assert got.status_code == 200
-    assert _close([got.json()], [_api(row)])
+    body = got.json()
+    assert _close([{k: body[k] for k in SESSION_FIELDS}], [_api(row)])
+    events = df.filter(pl.col("session_id") == row["session_id"])
+    numbers = sorted(events["session_seq"].drop_nulls().to_list())
+    assert numbers, "the demo numbers its events"
+    assert len(set(numbers)) == len(numbers)  # one event per number: nothing conflicts
+    absent = sorted(set(range(max(numbers) + 1)) - set(numbers))
+    completeness = {k: v for k, v in body.items() if k not in SESSION_FIELDS}
+    assert completeness == {
+        "max_seq": max(numbers),
+        "missing_count": len(absent),
+        "missing_seq": _runs(absent),
+        "conflicting_seq": [],
+        "has_end": "session_end" in events["event_type"].to_list(),
+    }
     assert_error(client.get("/api/sessions/no-such-session"), 404, "not_found")
     assert_error(client.get("/api/sessions/" + "x" * 500), 404, "not_found")
+
+
+def _runs(numbers: list[int]) -> list[dict[str, int]]:
+    """Sorted numbers as runs of consecutive ones: [1, 2, 5] -> 1-2, 5-5."""
+    runs: list[dict[str, int]] = []
+    for n in numbers:
+        if runs and runs[-1]["last"] == n - 1:
+            runs[-1]["last"] = n
+        else:
+            runs.append({"first": n, "last": n})
+    return runs
 
 
 def test_sessions_bad_input_is_400(client: TestClient, store: EventStore) -> None:
