@@ -51,6 +51,10 @@ class NullStore:
         """No events."""
         return empty_events()
 
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """No events."""
+        return empty_events()
+
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """No events."""
         return empty_events()

@@ -162,6 +162,16 @@ class EventStore(Protocol):
     def get_event(self, event_id: str, /) -> pa.Table:
         """The event with that id: zero or one row."""
 
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """Matching events with leaf_index > `after`, in leaf_index order, at most `limit` rows.
+
+        The transparency log's leaf order is the total commit order of a single-writer store, so
+        "every leaf after the last one seen" is exactly what a reader tailing the store missed
+        (GET /api/events/stream). Bound it above with `flt.leaves_before` (the log's committed
+        size) so that a commit still becoming visible is never read half. Events without a leaf
+        (stored before the log, or by several writers) are never returned.
+        """
+
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """Every event on that exact cell, newest first."""
 

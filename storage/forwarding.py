@@ -72,6 +72,10 @@ class ForwardingStore:
         """`inner.get_event` through the hook."""
         return self._forward(lambda: self.inner.get_event(event_id))
 
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """`inner.after_leaf` through the hook."""
+        return self._forward(lambda: self.inner.after_leaf(flt, after, limit))
+
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """`inner.cell_history` through the hook."""
         return self._forward(lambda: self.inner.cell_history(workbook_name, sheet_name, cell_address, limit))

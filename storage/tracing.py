@@ -131,6 +131,13 @@ class TracedStore(ForwardingStore):
         with span("store.get_event", store=self.name):
             return self.inner.get_event(event_id)
 
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """A span `store.after_leaf` with the rows returned."""
+        with span("store.after_leaf", store=self.name, after=after, limit=limit) as opened:
+            table = self.inner.after_leaf(flt, after, limit)
+            opened.set_attribute("govtrack.rows", table.num_rows)
+            return table
+
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """A span `store.cell_history`."""
         with span("store.cell_history", store=self.name, limit=limit):

@@ -80,6 +80,7 @@ class ArchiveReader:
         self._months: dict[int, MonthManifest] = {}
         self._rollups: dict[str, Parts] = {}
         self._sessions: set[str] | None = None
+        self._leaf_end: tuple[int, int] | None = None  # (version, one past the highest leaf)
         self.version = 0
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET GLOBAL parquet_metadata_cache = true")
@@ -152,6 +153,30 @@ class ArchiveReader:
         if not paths:
             return EVENT_SCHEMA.empty_table()
         return self._table(sql.events_page(paths, flt, page.limit, page.order, page.after)).cast(EVENT_SCHEMA)
+
+    def after_leaf(self, flt: EventFilter, after: int, limit: int) -> pa.Table:
+        """Matching archived events after leaf `after`, in leaf order."""
+        paths = self._paths(self.files(flt.start, flt.end))
+        if not paths:
+            return EVENT_SCHEMA.empty_table()
+        return self._table(sql.after_leaf(paths, flt, after, limit)).cast(EVENT_SCHEMA)
+
+    def leaf_end(self) -> int:
+        """One past the highest archived leaf index (0: none), read once per archive version.
+
+        A reader tailing the log asks the archive only for leaves past this: usually none, since
+        the archive moves months long after their leaves were committed.
+        """
+        with self._lock:
+            version, cached = self.version, self._leaf_end
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        paths = self._paths(self.files())
+        end = int(self._table(sql.leaf_size(paths)).column("size")[0].as_py()) if paths else 0
+        with self._lock:
+            if self.version == version:
+                self._leaf_end = (version, end)
+        return end
 
     def get_event(self, event_id: str) -> pa.Table:
         """The archived event with that id: zero or one row (bloom filters skip most row groups)."""

@@ -284,6 +284,20 @@ class TieredStore:
             last = last_key(table)
         return None
 
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """Both tiers' first `limit` leaves after `after`, merged in leaf order.
+
+        Archived months keep their leaves, so a resume point older than a move still finds every
+        later leaf; the archive is asked only when it holds a leaf past `after` (ArchiveReader.leaf_end).
+        """
+        with self.view.shared(), archive_errors():
+            hot = self.hot.after_leaf(flt, after, limit)
+            if not self.reader.overlaps(flt.start, flt.end) or self.reader.leaf_end() <= after + 1:
+                return hot
+            archived = self.reader.after_leaf(flt, after, limit)
+            both = pa.concat_tables([hot.cast(EVENT_SCHEMA), archived.cast(EVENT_SCHEMA)])
+            return both.sort_by("leaf_index").slice(0, limit)
+
     def get_event(self, event_id: str, /) -> pa.Table:
         """From the hot store, else from the archive."""
         with self.view.shared(), archive_errors():

@@ -25,6 +25,7 @@ from storage.schema import EVENT_SCHEMA
 
 __all__ = [
     "Query",
+    "after_leaf",
     "all_ids",
     "capped",
     "cell_history",
@@ -200,6 +201,21 @@ def page(flt: EventFilter, limit: int, order: Order, after: Cursor | None, *, fi
     sql = (
         f"SELECT {COLUMNS} FROM {_src(final)} WHERE {where} "
         f"ORDER BY timestamp {direction}, event_id {direction} LIMIT {{limit:UInt32}} {_settings(final)}"
+    )
+    return sql, params
+
+
+def after_leaf(flt: EventFilter, after: int, limit: int, *, final: bool) -> Query:
+    """Matching events with leaf_index > `after`, in leaf order (DDL 007's minmax index prunes).
+
+    A tail reader asks for the leaves after the newest it saw, which live in the newest parts:
+    the index skips every granule whose leaves all lie below it.
+    """
+    params: dict[str, Any] = {"after": after, "limit": limit}
+    where = event_where(flt, params)
+    sql = (
+        f"SELECT {COLUMNS} FROM {_src(final)} WHERE {where} AND leaf_index > {{after:Int64}} "
+        f"ORDER BY leaf_index LIMIT {{limit:UInt32}} {_settings(final)}"
     )
     return sql, params
 

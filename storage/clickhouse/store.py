@@ -404,6 +404,13 @@ class ClickHouseStore:
         return _events(self._arrow(q.get_event(event_id, final=self._final)))
 
     @retrying
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """Matching events after leaf `after`, in leaf order."""
+        if limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        return _events(self._arrow(q.after_leaf(flt, after, limit, final=self._final)))
+
+    @retrying
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """Every event on that exact cell, newest first."""
         return _events(

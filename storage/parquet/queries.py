@@ -27,6 +27,7 @@ __all__ = [
     "SOURCE",
     "TIMESERIES_SCHEMA",
     "Query",
+    "after_leaf",
     "batch_keys",
     "bucket_floor",
     "cell_history",
@@ -202,6 +203,21 @@ def page_end(files: list[str], flt: EventFilter, limit: int, order: Order, after
     q.sql = (
         f"SELECT epoch_us(timestamp) AS ts_us, event_id FROM {source(files, q)} {_where_sql(preds)} "
         f"ORDER BY timestamp {direction}, event_id {direction} LIMIT 2 OFFSET {q.bind(limit - 1)}"
+    )
+    return q
+
+
+def after_leaf(files: list[str], flt: EventFilter, after: int, limit: int) -> Query:
+    """Matching events with leaf_index > `after`, in leaf order (row-group min/max on leaf_index prune).
+
+    A tail reader asks for the leaves after the newest it saw: the row groups of older files end
+    below it, so DuckDB skips them from their footers (cached) and reads only the newest files.
+    """
+    q = Query()
+    preds = [*where(flt, q), f"leaf_index > {q.bind(after)}"]
+    q.sql = (
+        f"SELECT {EVENT_COLUMNS} FROM {source(files, q)} {_where_sql(preds)} "
+        f"ORDER BY leaf_index LIMIT {q.bind(limit)}"
     )
     return q
 

@@ -384,6 +384,14 @@ class ParquetStore:
         with translate_errors("get_event"), self._files.snapshot() as files:
             return self._table(sql.event_by_id(self._paths(files), event_id)).cast(EVENT_SCHEMA)
 
+    def after_leaf(self, flt: EventFilter, after: int, limit: int, /) -> pa.Table:
+        """Matching events after leaf `after` in leaf order (files chosen by the filter's time range)."""
+        if limit < 1:
+            raise InvalidQueryError("limit must be at least 1")
+        with translate_errors("after_leaf"), self._files.snapshot() as files:
+            paths = self._select(files, flt.start, flt.end)
+            return self._table(sql.after_leaf(paths, flt, after, limit)).cast(EVENT_SCHEMA)
+
     def cell_history(self, workbook_name: str, sheet_name: str, cell_address: str, limit: int, /) -> pa.Table:
         """Every event on that exact cell, newest first.
 
