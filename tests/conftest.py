@@ -49,14 +49,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, chdb_path: Path) -> It
 @pytest.fixture
 def client(store: EventStore, tmp_path: Path) -> Iterator[TestClient]:
     """The HTTP app over the parametrised store, with its lifespan running."""
-    from api.app import create_app
-    from api.settings import Settings
+    from tests.api.readkit import client_with
 
-    settings = Settings(
-        store_url=f"parquet://{tmp_path / 'unused-store'}",
-        spool_dir=tmp_path / "spool",
-        archive_url=str(tmp_path / "archive"),
-    )
-    app = create_app(settings, store=store)
-    with TestClient(app) as test_client:
+    with client_with(store, tmp_path) as test_client:
         yield test_client

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -14,6 +17,21 @@ from analytics.demo import generate_events
 from storage.base import EventStore
 
 START = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
+
+
+@contextmanager
+def client_with(store: EventStore, tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
+    """The app over `store` (lifespan running), its spool and archive in tmp_path unless overridden."""
+    from api.app import create_app
+    from api.settings import Settings
+
+    defaults: dict[str, Any] = {
+        "store_url": f"parquet://{tmp_path / 'unused-store'}",
+        "spool_dir": tmp_path / "spool",
+        "archive_url": str(tmp_path / "archive"),
+    }
+    with TestClient(create_app(Settings(**(defaults | overrides)), store=store)) as client:
+        yield client
 
 
 def seed(store: EventStore, n: int = 300, seed: int = 11, **kwargs: Any) -> pa.Table:

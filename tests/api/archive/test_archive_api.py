@@ -6,9 +6,7 @@ Every endpoint answers the same before and after `POST /api/archive`; holds; exp
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
 from storage.archive.location import open_location
 from storage.base import EventStore
-from tests.api.readkit import assert_error
+from tests.api.readkit import assert_error, client_with
 from tests.contract.events import table
 from tests.objectstores.servers import ObjectStore
 from tests.storage.archive.data import MAR, rows
 
 JSON = {"Content-Type": "application/json"}
-
-
-@contextlib.contextmanager
-def client_with(store: EventStore, tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    """The app over `store`, its archive in tmp_path unless overridden."""
-    settings = Settings(
-        **{
-            "store_url": f"parquet://{tmp_path / 'unused-store'}",
-            "spool_dir": tmp_path / "spool",
-            "archive_url": str(tmp_path / "archive"),
-            **overrides,
-        }
-    )
-    with TestClient(create_app(settings, store=store)) as client:
-        yield client
 
 
 def _pages(client: TestClient, params: dict[str, Any]) -> list[Any]:
