@@ -5,8 +5,8 @@ anything binds) and the metrics registry created; the store, spool, breaker and 
 writer are built when the lifespan starts (`api.runtime`), and torn down at shutdown. A store
 passed in by the caller (tests, benchmarks) is used but not closed.
 
-Scopes (the contract: only /live and /ready are open): ingest -> `ingest`; events, cells, stats,
-sessions, /health and /metrics -> `read`; exports -> `admin` (which implies read).
+Scopes (the contract: only /live and /ready are open): ingest -> `ingest`; events (their stream
+too), cells, stats, sessions, /health and /metrics -> `read`; exports -> `admin` (implies read).
 """
 
 from __future__ import annotations
@@ -27,7 +27,20 @@ from api.metrics import Metrics, MetricsMiddleware, install_metrics, metrics_of
 from api.metrics import router as metrics_router
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
-from api.routes import archive, asof, cells, events, exports, holds, ingest, ops, proofs, sessions, stats
+from api.routes import (
+    archive,
+    asof,
+    cells,
+    events,
+    exports,
+    holds,
+    ingest,
+    ops,
+    proofs,
+    sessions,
+    stats,
+    stream,
+)
 from api.routes.ops import VERSION
 from api.routes.pages import install_pages
 from api.settings import Settings
@@ -105,6 +118,8 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     app.include_router(ops.router)  # /live, /ready open; /health guarded inside
     app.include_router(metrics_router, dependencies=[read])
     app.include_router(ingest.router, dependencies=[Depends(require_scope("ingest"))])
+    # Before events: /api/events/{event_id} would take "stream". Not timed: a stream has no latency.
+    app.include_router(stream.router, dependencies=[read])
     for module in (events, cells, asof, stats, sessions, proofs):
         app.include_router(module.router, dependencies=[read, timed])
     app.include_router(exports.router, dependencies=[admin, timed])

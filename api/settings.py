@@ -174,6 +174,35 @@ class Settings(BaseSettings):
         description="streamed reads over 10,000 rows and exports running at once; one more is answered "
         "429 too_many_large_reads with Retry-After GOVTRACK_OVERLOAD_RETRY_AFTER_S",
     )
+    max_event_streams: int = Field(
+        default=32,
+        ge=1,
+        description="GET /api/events/stream connections open at once; one more is answered 429 "
+        "too_many_streams with Retry-After GOVTRACK_OVERLOAD_RETRY_AFTER_S",
+    )
+    stream_buffer_bytes: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="event data waiting for one stream's client; a client that takes nothing for "
+        "GOVTRACK_STREAM_STALL_S while it is full is dropped (a final `event: dropped`)",
+    )
+    stream_stall_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a stream's client may take nothing while its buffer is full before "
+        "it is dropped; a client that reads, however slowly, is never dropped",
+    )
+    stream_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="an idle stream sends a comment line this often (proxies keep it open)",
+    )
+    stream_poll_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="how often a stream checks the transparency log for new commits (an in-memory "
+        "read; the store is queried only when leaves were committed)",
+    )
     exports_dir: Path | None = Field(
         default=None,
         description="the folder every export is written inside (destinations are relative to it); "

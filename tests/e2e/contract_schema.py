@@ -28,6 +28,7 @@ _LIST_FILTERS: Final = ("event_type", "user_name", "workbook_name", "sheet_name"
 #: (method, path) -> query parameters the contract gives that route.
 CONTRACT_PARAMETERS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("get", "/api/events"): (*_FILTERS, "order", "limit", "cursor"),
+    ("get", "/api/events/stream"): _FILTERS,  # "same filters"; resumed with Last-Event-ID
     ("get", "/api/cells/history"): ("workbook_name", "sheet_name", "cell_address"),
     ("get", "/api/stats"): (*_FILTERS, "top"),
     ("get", "/api/stats/timeseries"): (*_FILTERS, "bucket", "group_by"),
