@@ -246,11 +246,18 @@ class StreamGate:
         self.retry_after_s = retry_after_s
         self._active = 0
         self._lock = threading.Lock()
+        #: Streams the server ended, by reason (`slow_reader`, `shutting_down`, ...).
+        self.ended: dict[str, int] = {}
 
     @property
     def active(self) -> int:
         """Streams open now."""
         return self._active
+
+    def count_end(self, reason: str) -> None:
+        """The server ended a stream for `reason`."""
+        with self._lock:
+            self.ended[reason] = self.ended.get(reason, 0) + 1
 
     def acquire(self) -> StreamPermit:
         """A permit, or 429 `too_many_streams` with Retry-After when every slot is taken."""

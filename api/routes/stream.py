@@ -123,8 +123,10 @@ class LeafFeed:
         buffer: ClientBuffer,
         limits: FeedLimits,
         stopping: Callable[[], bool],
+        on_end: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._store = store
+        self._on_end = on_end
         self._log = store_log
         self._flt = flt
         self._buffer = buffer
@@ -197,6 +199,7 @@ class LeafFeed:
 
     def _end(self, reason: str, text: str) -> None:
         self._buffer.close(dropped(reason, text))
+        self._on_end(reason)
 
 
 def _log_of(store: EventStore) -> StoreLog:
@@ -298,11 +301,12 @@ async def stream_events(request: Request, store: StoreDep, state: StateDep) -> R
     flt = parse_filter(raw)
     the_log = _log_of(store)
     after = resume_point(request.headers.get("last-event-id"), raw, the_log.next_index)
-    permit = stream_gate(request).acquire()
+    gate = stream_gate(request)
+    permit = gate.acquire()
     try:
         limits = FeedLimits.of(state.settings)
         buffer = ClientBuffer(limits.buffer_bytes)
-        feed = LeafFeed(store, the_log, flt, after, buffer, limits, lambda: state.draining)
+        feed = LeafFeed(store, the_log, flt, after, buffer, limits, lambda: state.draining, gate.count_end)
         return EventStreamResponse(
             buffer,
             feed.run,

@@ -19,6 +19,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from storage.base import EventStore
+from tests.api.readkit import client_with
 
 __all__ = ["Message", "SSEReader", "streaming_app"]
 
@@ -103,14 +104,5 @@ class SSEReader:
 @contextmanager
 def streaming_app(store: EventStore, tmp_path: Path, **settings: Any) -> Iterator[TestClient]:
     """The app over `store` with fast stream settings (`settings` override them), lifespan running."""
-    from api.app import create_app
-    from api.settings import Settings
-
-    values: dict[str, Any] = {
-        "store_url": f"parquet://{tmp_path / 'unused-store'}",
-        "spool_dir": tmp_path / "spool",
-        "archive_url": str(tmp_path / "archive"),
-    }
-    app = create_app(Settings(**(values | FAST | settings)), store=store)
-    with TestClient(app) as client:
+    with client_with(store, tmp_path, **(FAST | settings)) as client:
         yield client
