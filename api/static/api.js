@@ -43,21 +43,36 @@ export function apiUrl(path, params = {}) {
   return url;
 }
 
-/** GET `path` as JSON; resolves to {body, headers}, throws AuthError or ApiError. */
-export async function getJson(path, params = {}) {
-  const headers = { Accept: "application/json" };
+/** Request headers for `accept`, with the stored key (never in the URL). */
+export function apiHeaders(accept = "application/json") {
+  const headers = { Accept: accept };
   const key = storedKey();
   if (key) headers["X-API-Key"] = key;
-  const response = await fetch(apiUrl(path, params), { headers, cache: "no-store", credentials: "omit" });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
+  return headers;
+}
+
+/** The AuthError or ApiError for an error answer whose JSON `body` (or null) was read. */
+export function errorOf(response, body) {
   const error = body && typeof body === "object" && body.error ? body.error : null;
   const message = error && typeof error.message === "string" ? error.message : `HTTP ${response.status}`;
-  if (response.status === 401 || response.status === 403) throw new AuthError(response.status, message);
-  if (!response.ok) throw new ApiError(response.status, error ? error.code : null, message);
+  if (response.status === 401 || response.status === 403) return new AuthError(response.status, message);
+  return new ApiError(response.status, error ? error.code : null, message);
+}
+
+/** The body of `response` as JSON, or null when it is not JSON. */
+export async function jsonOrNull(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+/** GET `path` as JSON; resolves to {body, headers}, throws AuthError or ApiError. */
+export async function getJson(path, params = {}) {
+  const init = { headers: apiHeaders(), cache: "no-store", credentials: "omit" };
+  const response = await fetch(apiUrl(path, params), init);
+  const body = await jsonOrNull(response);
+  if (!response.ok) throw errorOf(response, body);
   return { body, headers: response.headers };
 }

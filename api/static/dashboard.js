@@ -267,10 +267,11 @@ async function loadOverview() {
   await loadChart();
 }
 
-// ---------------------------------------------------------------- latest events (polling now; SSE later, see tail.js)
+// ---------------------------------------------------------------- latest events (live from the event stream, see tail.js)
 
-function renderTail(events) {
+function renderTail(events, { mode } = {}) {
   const table = $("tail-table");
+  table.dataset.mode = mode ?? "";
   const seen = new Set([...table.tBodies[0].rows].map((r) => r.dataset.eventId));
   const first = seen.size === 0;
   const rows = events.map((e) =>
@@ -283,7 +284,9 @@ function renderTail(events) {
     ]),
   );
   fillBody(table, rows.length ? rows : [emptyRow(5, "No events yet")]);
-  $("tail-status").textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC`;
+  const status = $("tail-status");
+  status.classList.remove("error");
+  status.textContent = `${mode === "live" ? "live, " : ""}updated ${new Date().toISOString().slice(11, 19)} UTC`;
 }
 
 function stopTail() {
