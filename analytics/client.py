@@ -2,7 +2,8 @@ r"""The analysts' client: govtrack's HTTP API in, polars DataFrames out.
 
 One typed method per read endpoint. Events travel as Arrow IPC streams (no JSON round trip) and
 paging is hidden: `iter_events` yields one DataFrame per page, following the keyset cursor, and
-`events` collects them; `scan_events` defers the whole read to `collect()` of a LazyFrame.
+`events` collects them; `scan_events` defers the whole read to `collect()` of a LazyFrame;
+`stream` yields the events as they are stored, resuming by itself when the connection drops.
 Answers 429 and 503 are retried after the server's Retry-After, a bounded number of times
 (`analytics.http.RetryPolicy`); any other error answer raises `GovtrackError` carrying the
 contract's code, message, details and request id.
@@ -17,7 +18,8 @@ FastAPI TestClient in tests).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypedDict, Unpack
 
@@ -27,10 +29,12 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from analytics.http import RETRYABLE, GovtrackError, RetryPolicy, error_from
+from analytics.sse import SSEParser, events_frame
 
 __all__ = ["EventFilters", "ExportManifest", "GovtrackClient", "GovtrackError", "RetryPolicy", "Stats"]
 
 ARROW_STREAM: Final = "application/vnd.apache.arrow.stream"
+EVENT_STREAM: Final = "text/event-stream"
 #: Rows per Arrow page: the API streams up to 1,000,000; pages above 10,000 count as large reads.
 DEFAULT_PAGE_ROWS: Final = 250_000
 SESSION_PAGE_ROWS: Final = 10_000
@@ -242,6 +246,63 @@ class GovtrackClient:
                 raise error
             self.retry.pause(error, attempt)
             attempt += 1
+
+    def stream(
+        self, *, last_event_id: int | None = None, **filters: Unpack[EventFilters]
+    ) -> Generator[pl.DataFrame]:
+        """Events as they are stored (`GET /api/events/stream`), one DataFrame per batch that arrived together.
+
+        Endless: leave the loop (or `close()` it) to stop. Frames have the columns of `events` and
+        come in commit order (`leaf_index`); without `last_event_id` they start with the events
+        stored from now on, with it after that leaf (-1: every stored event first). When the
+        connection drops or the server ends the stream (`event: dropped`), it reconnects with
+        Last-Event-ID: nothing is missed, nothing repeated. 429/503 answers and failed connects are retried as `retry` says,
+        counting consecutive failures; 501 `log_disabled` (several writers keep no commit order)
+        and other error answers raise `GovtrackError`.
+        """
+        params = _params(dict(filters))
+        parser = SSEParser(None if last_event_id is None else str(last_event_id))
+        failures = 0
+        while True:
+            try:
+                yield from self._stream_once(params, parser)
+                failures = 0  # it was open: reconnect at once
+                continue
+            except GovtrackError as error:
+                if error.status not in RETRYABLE or failures >= self.retry.max_retries:
+                    raise
+                self.retry.pause(error, failures)
+            except httpx.TransportError as exc:
+                if failures >= self.retry.max_retries:
+                    raise
+                self.retry.pause(GovtrackError(0, "unreachable", str(exc)), failures)
+            failures += 1
+
+    def _stream_once(self, params: dict[str, Any], parser: SSEParser) -> Generator[pl.DataFrame]:
+        """One connection, until the server ends it or it drops.
+
+        Raises:
+            GovtrackError: an error answer instead of the stream.
+            httpx.TransportError: no connection.
+        """
+        url = f"{self._base}/api/events/stream"
+        resume = {} if parser.last_id is None else {"Last-Event-ID": parser.last_id}
+        headers = self._headers | {"Accept": EVENT_STREAM} | resume
+        with self._http.stream("GET", url, params=params, headers=headers) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            parser.reset()
+            try:
+                for chunk in response.iter_bytes():
+                    messages = parser.feed(chunk)
+                    events = [json.loads(m.data) for m in messages if m.event == "event"]
+                    if events:
+                        yield events_frame(events)
+                    if any(m.event == "dropped" for m in messages):
+                        return
+            except httpx.TransportError:
+                return  # dropped: the caller resumes from parser.last_id
 
     def event(self, event_id: str) -> pl.DataFrame:
         """The event with that id as a one-row DataFrame; `GovtrackError` 404 when there is none."""
