@@ -6,7 +6,7 @@ policy and the HTTP layer never see a driver exception.
 
 from __future__ import annotations
 
-__all__ = ["InvalidQueryError", "StoreError", "TerminalStoreError", "TransientStoreError"]
+__all__ = ["InvalidQueryError", "StoreError", "StoreHeldError", "TerminalStoreError", "TransientStoreError"]
 
 
 class StoreError(Exception):
@@ -28,3 +28,11 @@ class TerminalStoreError(StoreError):
 
 class InvalidQueryError(TerminalStoreError):
     """A read was asked for something impossible (bad cursor, unknown bucket); maps to 400."""
+
+
+class StoreHeldError(TerminalStoreError):
+    """Another process holds an embedded store's files (a server running on it, most likely).
+
+    Its own type so that a command can suggest asking that server instead: any other failure to
+    open a store has nothing to do with a server, and saying so would send the reader astray.
+    """

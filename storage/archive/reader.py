@@ -64,7 +64,10 @@ def scan_manifests(location: Location) -> tuple[dict[int, MonthManifest], dict[i
         gens = [g for g in (manifest_generation(n) for n in names) if g is not None]
         if gens:
             rel = f"year={month // 100:04d}/month={month % 100:02d}/_manifest-g{max(gens):06d}.json"
-            manifest = MonthManifest.from_json(location.read_bytes(rel))
+            try:
+                manifest = MonthManifest.from_json(location.read_bytes(rel))
+            except ManifestError as exc:  # named, so an operator knows which file to look at
+                raise ManifestError(f"{rel}: {exc}") from exc
             if manifest.month != month or manifest.generation != max(gens):
                 raise ManifestError(f"{rel} names month {manifest.month} generation {manifest.generation}")
             newest[month] = manifest
@@ -177,6 +180,18 @@ class ArchiveReader:
             if self.version == version:
                 self._leaf_end = (version, end)
         return end
+
+    def leaf_rows(self, first: int, last: int) -> pa.Table:
+        """The archived (leaf_index, leaf_hash) rows in [first, last), for the hot store's log.
+
+        It reads them when it rebuilds its tree files (storage.log.store_log.ArchivedLeaves).
+        """
+        paths = self._paths(self.files())
+        if not paths:
+            return pa.table(
+                {"leaf_index": pa.array([], pa.int64()), "leaf_hash": pa.array([], pa.binary(32))}
+            )
+        return self._table(sql.leaf_hashes(paths, first, last))
 
     def get_event(self, event_id: str) -> pa.Table:
         """The archived event with that id: zero or one row (bloom filters skip most row groups)."""

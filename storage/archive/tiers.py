@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -145,20 +145,23 @@ class TieredStore:
         self._both: set[str] | None = None
         self._both_version = -1
         self._pending: set[str] | None = None
+        _lend_archived_leaves(hot, self.reader)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open the hot store, load the archive's manifests, finish any interrupted move.
+        """Load the archive's manifests, open the hot store, finish any interrupted move.
 
+        The manifests come first: the hot store's log counts the archived leaves when it opens.
         An unreadable archive or an edited manifest keeps the store closed (the service spools
         meanwhile): answering without a month would answer wrongly.
         """
-        self.hot.open()
         from storage.archive.mover import finish_interrupted_moves
 
         with archive_errors(TerminalStoreError):
             self.refresh()
+        self.hot.open()
+        with archive_errors(TerminalStoreError):
             finish_interrupted_moves(self)
 
     def refresh(self) -> None:
@@ -471,12 +474,18 @@ class TieredStore:
             archived = self.reader.session_seq_events(session_id, seqs)
             return pa.concat_tables([hot.cast(EVENT_SCHEMA), archived.cast(EVENT_SCHEMA)])
 
-    def export(self, flt: EventFilter, destination: str, /) -> ExportResult:
-        """Matching events of both tiers to a path, file://, s3:// or abfs:// (storage.archive.exporter)."""
+    def export(
+        self, flt: EventFilter, destination: str, /, *, on_rows: Callable[[int], None] | None = None
+    ) -> ExportResult:
+        """Matching events of both tiers to a path, file://, s3:// or abfs:// (storage.archive.exporter).
+
+        Cut at a signed checkpoint, with `log/` beside the files (storage.log.export_log);
+        `on_rows` hears of every batch written (the CLI's progress).
+        """
         location = open_location(destination, self.options)
         store_log: Any = getattr(self.hot, "transparency_log", None)  # the hot store's log (storage.log)
         snap, cut = export_log(store_log, flt)
-        manifest = export_events(self.query, cut, location)
+        manifest = export_events(self.query, cut, location, on_rows=on_rows)
         if snap is not None:
             written = write_log(store_log, snap, location.open_output, tree=whole_store(flt))
             location.make_durable(written)
@@ -484,6 +493,24 @@ class TieredStore:
         return ExportResult(
             destination=location.url if not location.is_local else location.base, manifest=manifest
         )
+
+
+def _lend_archived_leaves(hot: object, reader: ArchiveReader) -> None:
+    """Give the store under `hot`'s wrappers the archive's leaves, for its log's open.
+
+    Without them a store whose months moved would rebuild tree files (lost, or a fresh log
+    directory) from the hot leaves alone: refused, since they are not contiguous, or, with every
+    month moved, restarted at leaf 0 over indexes the archive already holds.
+    """
+    current: object | None = hot
+    for _ in range(8):
+        lend = getattr(current, "use_archived_leaves", None)
+        if lend is not None:
+            lend(reader)
+            return
+        current = getattr(current, "inner", None)
+        if current is None:
+            return
 
 
 def _without(table: pa.Table, ids: set[str]) -> pa.Table:

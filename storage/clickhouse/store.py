@@ -78,12 +78,12 @@ from storage.clickhouse.errors import retrying, translate
 from storage.clickhouse.ids import IdFilter, WriterState, hash_ids, writer_state
 from storage.clickhouse.migrations import DDL_DIR, apply_migrations
 from storage.clickhouse.timeseries import bucket_bounds, bucket_width, too_many_points, zero_fill
-from storage.errors import InvalidQueryError, TerminalStoreError
+from storage.errors import InvalidQueryError, StoreHeldError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
 from storage.log.completeness import NUMBERS_SCHEMA
 from storage.log.export_log import CHECKPOINT_PATH, export_log, local_output, whole_store, write_log
-from storage.log.store_log import LogOptions, StoreLog, exact_leaf_range, without_leaves
+from storage.log.store_log import ArchivedLeaves, LogOptions, StoreLog, without_leaves
 from storage.schema import EVENT_SCHEMA, UTC_MICROS, conform
 
 __all__ = ["SESSION_SCHEMA", "ClickHouseStore", "database_from_dsn"]
@@ -178,6 +178,7 @@ class ClickHouseStore:
         #: The transparency log (storage.log): only a single writer has one global commit order.
         self.transparency_log: StoreLog | None = None
         self.keeps_log = self.single_writer and self._log_options.enabled
+        self._archived_leaves: ArchivedLeaves | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -192,7 +193,17 @@ class ClickHouseStore:
             if embedded
             else {"autogenerate_session_id": False}
         )
-        client = clickhouse_connect.get_client(dsn=self._dsn, database="default", **extra)
+        try:
+            client = clickhouse_connect.get_client(dsn=self._dsn, database="default", **extra)
+        except Exception as exc:
+            # clickhouse-connect's words when chdb cannot take the path: its lock is held by another
+            # process (the engine prints "Cannot lock file" on stderr, not into the exception)
+            if embedded and "Unable to open the chdb engine" in str(exc):
+                raise StoreHeldError(
+                    f"the embedded ClickHouse engine could not open its data path (another process, "
+                    f"such as a server, may be using it): {exc}"
+                ) from exc
+            raise
         try:
             client.command(q.create_database(self.database, on_cluster=self.cluster))
             client.database = self.database
@@ -212,7 +223,7 @@ class ClickHouseStore:
         store_log = StoreLog(self._log_dir, self._log_options)
         try:
             with self._writer.lock:
-                store_log.open(self._leaf_size, self._leaf_hashes)
+                store_log.open(self._leaf_size, self._leaf_rows, self._archived_leaves)
         except BaseException:
             store_log.close()
             raise
@@ -223,8 +234,12 @@ class ClickHouseStore:
         return int(self._conn().command(q.leaf_size()))
 
     @retrying
-    def _leaf_hashes(self, first: int, last: int) -> pa.Array:
-        return exact_leaf_range(self._arrow(q.leaf_hashes(first, last)), first, last)
+    def _leaf_rows(self, first: int, last: int) -> pa.Table:
+        return self._arrow(q.leaf_hashes(first, last))
+
+    def use_archived_leaves(self, archived: ArchivedLeaves) -> None:
+        """The archive of this store's moved months: its leaves count when the log opens (before `open`)."""
+        self._archived_leaves = archived
 
     def close(self) -> None:
         """Stop the log's signer, release the client (and with the last chdb client, the engine); idempotent."""

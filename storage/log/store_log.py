@@ -2,11 +2,14 @@
 
 A store with one writer (ParquetStore, the embedded ClickHouseStore) owns one `StoreLog`:
 
-1. `open(read_size, read_hashes)` at the store's open: brings the tree files to the store's
-   committed leaves (a kill -9 between a commit and its tree-file append leaves them behind;
-   they are extended from the `leaf_hash` column the store committed with the events). Tree files
-   ahead of the store are kept: those leaves were committed once (an archived month left the hot
-   store; or the store lost events, which verification then names), and a log never shrinks.
+1. `open(read_size, read_rows, archived)` at the store's open: brings the tree files to the
+   store's committed leaves (a kill -9 between a commit and its tree-file append leaves them
+   behind; they are extended from the `leaf_hash` column the store committed with the events).
+   Months moved to the archive took their leaves along: with `archived` (the archive tier's
+   reader) those count too and are read from there, so tree files rebuilt from scratch (lost, or
+   a fresh log directory) hold every leaf, and the next leaf never reuses an archived index.
+   Tree files ahead of the store are kept: those leaves were committed once (the store lost
+   events, which verification then names), and a log never shrinks.
 2. `assign(rows)` under the store's writer lock, after deduplication: the rows as the next leaves.
    The store writes `leaf_index`/`leaf_hash` in the same commit unit as the events.
 3. `committed(rows)` under the same lock once the commit returned: the tree files are extended
@@ -27,7 +30,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +43,7 @@ from storage.schema import LOG_COLUMNS
 
 __all__ = [
     "DEFAULT_ORIGIN",
+    "ArchivedLeaves",
     "LogOptions",
     "LogUnavailableError",
     "StoreLog",
@@ -73,6 +77,20 @@ class LogOptions:
 
 #: The store's committed size: the number of leaves it holds (its next leaf index).
 SizeReader = Callable[[], int]
+#: The (leaf_index, leaf_hash) rows a store holds in [first, last), in any order, maybe some missing.
+LeafRowReader = Callable[[int, int], pa.Table]
+
+
+class ArchivedLeaves(Protocol):
+    """The leaves of a store's archived months (storage.archive.reader.ArchiveReader)."""
+
+    def leaf_end(self) -> int:
+        """One past the highest archived leaf index (0: none)."""
+        ...
+
+    def leaf_rows(self, first: int, last: int) -> pa.Table:
+        """The archived (leaf_index, leaf_hash) rows in [first, last)."""
+        ...
 
 
 def with_leaf_columns(rows: pa.Table, first_index: int) -> pa.Table:
@@ -133,9 +151,18 @@ class StoreLog:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def open(self, read_size: SizeReader, read_hashes: LeafHashReader) -> None:
-        """Bring the tree files to the store's committed leaves; start the background signer."""
-        self._read_size, self._read_hashes = read_size, read_hashes
+    def open(
+        self, read_size: SizeReader, read_rows: LeafRowReader, archived: ArchivedLeaves | None = None
+    ) -> None:
+        """Bring the tree files to the committed leaves (the archived ones too); start the signer."""
+        if archived is None:
+            self._read_size = read_size
+            self._read_hashes = lambda first, last: exact_leaf_range(read_rows(first, last), first, last)
+        else:
+            self._read_size = lambda: max(read_size(), archived.leaf_end())
+            self._read_hashes = lambda first, last: exact_leaf_range(
+                both_tiers(read_rows(first, last), archived.leaf_rows(first, last)), first, last
+            )
         self._catch_up()
         self._check_against_checkpoint()
         self._signer = threading.Thread(target=self._sign_loop, name="govtrack-log-signer", daemon=True)
@@ -253,6 +280,34 @@ class StoreLog:
             self._wake.clear()
             self._sign()
             self._stop.wait(self._interval)
+
+
+def both_tiers(hot: pa.Table, archived: pa.Table) -> pa.Table:
+    """Both tiers' (leaf_index, leaf_hash) rows in leaf order; a leaf both hold alike counts once.
+
+    A move interrupted after its manifest committed leaves a month in both tiers until the next
+    open finishes it. The same index with two different hashes stays twice, and is refused.
+    """
+    rows = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "leaf_index": t.column("leaf_index").cast(pa.int64()),
+                    "leaf_hash": t.column("leaf_hash").cast(LEAF_HASH_TYPE),
+                }
+            )
+            for t in (hot, archived)
+        ]
+    ).sort_by("leaf_index")
+    if rows.num_rows < 2:
+        return rows
+    indexes = rows.column("leaf_index").to_numpy()
+    hashes = rows.column("leaf_hash").combine_chunks()
+    matrix = np.frombuffer(hashes.buffers()[1], dtype=np.uint8)[
+        hashes.offset * 32 : (hashes.offset + len(hashes)) * 32
+    ].reshape(-1, 32)
+    repeat = (indexes[1:] == indexes[:-1]) & (matrix[1:] == matrix[:-1]).all(axis=1)
+    return rows.filter(pa.array(np.concatenate([[True], ~repeat])))
 
 
 def exact_leaf_range(found: pa.Table, first: int, last: int) -> pa.Array:

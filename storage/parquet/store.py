@@ -44,12 +44,12 @@ from storage.base import (
     SessionFilter,
     Stats,
 )
-from storage.errors import InvalidQueryError, TerminalStoreError
+from storage.errors import InvalidQueryError, StoreHeldError, TerminalStoreError
 from storage.export import write_partitioned
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables
 from storage.log.completeness import NUMBERS_SCHEMA
 from storage.log.export_log import CHECKPOINT_PATH, export_log, local_output, whole_store, write_log
-from storage.log.store_log import LogOptions, StoreLog, exact_leaf_range, without_leaves
+from storage.log.store_log import ArchivedLeaves, LogOptions, StoreLog, without_leaves
 from storage.parquet import queries as sql
 from storage.parquet import series as series
 from storage.parquet.compaction import Compactor, month_key
@@ -119,6 +119,7 @@ class ParquetStore:
         #: The transparency log (storage.log), open while the store is; None when off.
         self.transparency_log: StoreLog | None = None
         self.keeps_log = self._log_options.enabled
+        self._archived_leaves: ArchivedLeaves | None = None
         self._memory_mb = memory_mb
         self._files = FileSet(self.root)
         self._index = HashIndex()
@@ -173,17 +174,20 @@ class ParquetStore:
             return
         store_log = StoreLog(options.directory or self.root / LOG_DIR, options)
         try:
-            store_log.open(lambda: self._files.manifest.leaves, self._leaf_hashes)
+            store_log.open(lambda: self._files.manifest.leaves, self._leaf_rows, self._archived_leaves)
         except BaseException:
             store_log.close()
             raise
         self.transparency_log = store_log
 
-    def _leaf_hashes(self, first: int, last: int) -> pa.Array:
-        """Leaf hashes [first, last) from the files, in leaf order; every one must be there."""
+    def _leaf_rows(self, first: int, last: int) -> pa.Table:
+        """The (leaf_index, leaf_hash) rows of leaves [first, last) the files hold, in leaf order."""
         with self._files.snapshot() as files:
-            found = self._table(sql.leaf_hashes(self._paths(files), first, last))
-        return exact_leaf_range(found, first, last)
+            return self._table(sql.leaf_hashes(self._paths(files), first, last))
+
+    def use_archived_leaves(self, archived: ArchivedLeaves) -> None:
+        """The archive of this store's moved months: its leaves count when the log opens (before `open`)."""
+        self._archived_leaves = archived
 
     def _lock_root(self) -> None:
         fh = (self.root / "_lock").open("ab")
@@ -191,7 +195,7 @@ class ParquetStore:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             fh.close()
-            raise TerminalStoreError(f"parquet store {self.root} is open in another process") from exc
+            raise StoreHeldError(f"parquet store {self.root} is open in another process") from exc
         self._lockfile = fh
 
     def _rebuild_index(self) -> None:

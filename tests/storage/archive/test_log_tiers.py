@@ -14,15 +14,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from storage.archive.location import open_location
 from storage.archive.mover import archive_months
 from storage.archive.tiers import TieredStore
 from storage.base import CELL_SETTING_TYPES, EventFilter, EventStore
+from storage.factory import create_store
 from storage.log.completeness import Completeness, session_numbers_completeness
 from storage.log.proofs import verify_tlog_proof
+from storage.log.store_log import LogOptions
 from storage.log.verify import verify_export
-from tests.contract.events import Row, table
+from tests.contract.events import Row, event, table
 from tests.storage.archive.conftest import TiersOf
-from tests.storage.archive.data import BEFORE, FEB, MAR, rows
+from tests.storage.archive.data import BEFORE, FEB, MAR, rows, tiered
 from tests.storage.log.storekit import assert_log_agrees, independent_leaf, log_of
 
 UTC = dt.UTC
@@ -143,3 +146,47 @@ def test_history_reads_verify_and_proofs_span_the_tiers(
     assert whole.checked == len(data)
     exported = pa.concat_tables([pq.read_table(p) for p in sorted(export.rglob("*.parquet"))])
     assert sorted(exported.column("leaf_index").to_pylist()) == list(range(len(data)))
+
+
+def _reopened(store: EventStore, tmp_path: Path, chdb_path: Path, log_dir: Path) -> EventStore:
+    """A second store over the same data as `store` (closed), keeping its log in `log_dir`."""
+    options = LogOptions(directory=log_dir)
+    if store.name == "parquet":
+        return create_store(f"parquet://{tmp_path / 'parquet'}", log=options)
+    database: str = store.database  # type: ignore[attr-defined]
+    return create_store(f"chdb://{chdb_path}", database=database, log=options)
+
+
+def test_a_store_reopened_over_its_archive_counts_the_archived_leaves(
+    store: EventStore, tmp_path: Path, chdb_path: Path
+) -> None:
+    """Tree files rebuilt at open (lost, or a fresh log directory) take archived leaves from the archive.
+
+    Leaves of both tiers interleave (commit order is not time order), so the hot store alone
+    holds neither a prefix nor all of them; with every month archived it holds none at all.
+    """
+    data = rows()
+    url = str(tmp_path / "archive")
+    first = tiered(store, url)
+    first.append(table(data))
+    log = log_of(first)
+    assert log is not None
+    root = log.log.tree.root(len(data))
+    archive_months(first, BEFORE)
+    first.close()
+    for k, before in enumerate((BEFORE, 202404)):
+        again = TieredStore(_reopened(store, tmp_path, chdb_path, tmp_path / f"log-{k}"), open_location(url))
+        try:
+            again.open()
+            reopened = log_of(again)
+            assert reopened is not None
+            assert (reopened.next_index, reopened.log.size) == (len(data), len(data))
+            assert reopened.log.tree.root(len(data)) == root
+            if before != BEFORE:
+                late = event(99_999, timestamp=dt.datetime(2024, 5, 2, tzinfo=UTC))
+                assert again.append(table([late])).stored == 1
+                assert again.get_event(late["event_id"]).column("leaf_index").to_pylist() == [len(data)]
+            else:
+                archive_months(again, 202404)
+        finally:
+            again.close()
