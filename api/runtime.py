@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
-from api import tiers, transparency
+from api import tiers
 from api.logging import get_logger
 from api.metrics import Metrics, store_internals_hook
 from api.settings import Settings
@@ -93,16 +93,8 @@ def _gauges(state: AppState) -> Callable[[Metrics], None]:
 
 async def start(settings: Settings, injected: EventStore | None, metrics: Metrics) -> Runtime:
     """Build the write path and start its background tasks; the store need not answer yet."""
-    from storage.factory import create_store  # engines load lazily (local mode needs no driver)
-
-    inner = (
-        injected
-        if injected is not None
-        else create_store(
-            settings.store_url, memory_mb=settings.engine_memory_mb, log=transparency.log_options(settings)
-        )
-    )
-    inner = tiers.tiered(inner, settings)  # reads span the archive; appends dedup against it
+    # reads span the archive; appends dedup against it (the CLI's jobs build the same store)
+    inner = tiers.tiered(injected, settings) if injected is not None else tiers.configured_store(settings)
     deferred = DeferredOpenStore(tracing.traced(inner))  # spans around store calls when tracing
     spool = await asyncio.to_thread(Spool, settings.spool_dir, settings.spool_max_bytes)
     breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_timeout_s)

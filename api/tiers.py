@@ -3,7 +3,10 @@
 `tiered(store, settings)` wraps whatever store the app (or a CLI job) built in
 storage.archive.tiers.TieredStore over GOVTRACK_ARCHIVE_URL, so every read answers from both
 tiers and every append is deduplicated against the archive. With nothing archived it costs one
-comparison per append and per read.
+comparison per append and per read. `configured_store(settings)` is the store of
+GOVTRACK_STORE_URL built exactly as the server builds it (engine memory, GOVTRACK_LOG_*, the
+archive tier): the server and every CLI job use it, so a job never keeps a second log or misses
+archived months.
 
 The background job runs when GOVTRACK_ARCHIVE_AFTER_DAYS or GOVTRACK_RETENTION_DAYS is set: a
 first pass shortly after the store opens, then every GOVTRACK_ARCHIVE_INTERVAL_S. A pass moves the
@@ -27,7 +30,15 @@ from storage.base import EventStore
 if TYPE_CHECKING:
     from api.state import AppState
 
-__all__ = ["archive_tasks", "cutoff_month", "find_tiered", "object_store_options", "run_pass", "tiered"]
+__all__ = [
+    "archive_tasks",
+    "configured_store",
+    "cutoff_month",
+    "find_tiered",
+    "object_store_options",
+    "run_pass",
+    "tiered",
+]
 
 log = get_logger("govtrack.archive")
 
@@ -51,6 +62,15 @@ def tiered(store: EventStore, settings: Settings) -> TieredStore:
     """`store` as the hot tier of the archive at GOVTRACK_ARCHIVE_URL (not opened here)."""
     options = object_store_options(settings)
     return TieredStore(store, open_location(settings.archive_url, options), options=options)
+
+
+def configured_store(settings: Settings) -> TieredStore:
+    """The store of GOVTRACK_STORE_URL as the server runs it, behind the archive tier (not opened)."""
+    from api.transparency import log_options
+    from storage.factory import create_store  # engines load lazily (local mode needs no driver)
+
+    hot = create_store(settings.store_url, memory_mb=settings.engine_memory_mb, log=log_options(settings))
+    return tiered(hot, settings)
 
 
 def find_tiered(store: object) -> TieredStore | None:

@@ -10,8 +10,9 @@ month) and exits 0 only when every sha256, size, row count and fingerprint match
 is missing, no unlisted file exists, and at least one file was checked; otherwise it names the
 first problem (all of them with --json) and exits 1.
 
-Also here: the tiered store and the progress of `govtrack export` (api.commands.export), so an
-export reaches archived months and object-store URLs.
+Also here: the progress of `govtrack export` (api.commands.export) around the tiered store's own
+export, so a CLI export reaches archived months and object-store URLs and carries the same `log/`
+as `POST /api/exports`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from api.commands.common import EXIT_FAILURE, EXIT_OK, JobError, exit_codes, open_store, paragraph
+from api.commands.common import EXIT_FAILURE, EXIT_OK, JobError, exit_codes, open_tiered, paragraph
 from api.settings import Settings
 
 if TYPE_CHECKING:
     from storage.archive.tiers import TieredStore
     from storage.base import EventFilter, ExportResult
 
-__all__ = ["add_parser", "export_with_progress", "open_tiered", "run"]
+__all__ = ["add_parser", "export_with_progress", "run"]
 
 
 def _month(text: str) -> int:
@@ -79,38 +80,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
 
-def open_tiered(settings: Settings) -> TieredStore:
-    """The store of GOVTRACK_STORE_URL as the hot tier of GOVTRACK_ARCHIVE_URL, opened."""
-    from api.tiers import tiered
-    from storage.errors import StoreError
-
-    store = tiered(open_store(settings.store_url, settings), settings)
-    try:
-        store.open()
-    except StoreError as exc:
-        store.close()
-        raise JobError(f"cannot open the archive {settings.archive_url}: {exc}") from exc
-    return store
-
-
 def export_with_progress(store: TieredStore, flt: EventFilter, destination: str) -> ExportResult:
-    """`store.export`, with a progress bar (terminal) or lines (otherwise) on stderr for long ones."""
-    from api.commands.progress import Progress
-    from storage.archive.exporter import export_events
-    from storage.archive.location import is_remote_url, open_location
-    from storage.base import ExportResult
+    """`store.export` with a progress bar (terminal) or lines (otherwise) on stderr.
 
-    if not is_remote_url(destination) and not store.reader.overlaps(flt.start, flt.end):
-        return store.export(flt, destination)
+    The store's own export, the one `POST /api/exports` runs: cut at a signed checkpoint, with
+    `log/` written, so `govtrack verify` checks a CLI export as it checks the API's.
+    """
+    from api.commands.progress import Progress
+
     progress = Progress(store.stats(flt, 1).total_events, "export", stream=sys.stderr)
     try:
-        location = open_location(destination, store.options)
-        manifest = export_events(store.query, flt, location, on_rows=progress.update)
+        return store.export(flt, destination, on_rows=progress.update)
     finally:
         progress.close()
-    return ExportResult(
-        destination=location.url if not location.is_local else location.base, manifest=manifest
-    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

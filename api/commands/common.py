@@ -11,12 +11,14 @@ import datetime as dt
 import os
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from api.logging import configure_logging
 from api.settings import Settings
 
 if TYPE_CHECKING:
+    from storage.archive.tiers import TieredStore
     from storage.base import EventStore
 
 __all__ = [
@@ -28,10 +30,13 @@ __all__ = [
     "exit_codes",
     "fail",
     "open_store",
+    "open_tiered",
     "paragraph",
     "quiet_logging",
     "timestamp",
 ]
+
+StoreT = TypeVar("StoreT", bound="EventStore")
 
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
@@ -76,26 +81,46 @@ def quiet_logging(settings: Settings) -> None:
     configure_logging("debug" if settings.log_level == "debug" else "warning", settings.log_format)
 
 
-def open_store(url: str, settings: Settings | None = None) -> EventStore:
-    """The store at `url`, opened; a store that cannot be opened is a JobError naming the cause.
+def open_store(settings: Settings, url: str | None = None) -> EventStore:
+    """The store a job works on, opened as the server opens it; a failure is a JobError naming why.
 
-    With `settings` (and `url` their store), the store's transparency log is the one configured
-    there (GOVTRACK_LOG_DIR, _LOG_KEY_FILE, _LOG_ORIGIN); otherwise the default, beside the data.
+    GOVTRACK_STORE_URL (`url` None or equal to it): `open_tiered`. Another URL (`demo --store`):
+    that store alone, with the engine memory setting; the settings' log and archive belong to
+    GOVTRACK_STORE_URL, so it keeps its own log beside its data.
     """
-    from api.transparency import log_options
-    from storage.errors import StoreError  # imported here so that --help stays fast
-    from storage.factory import create_store
+    from storage.factory import create_store  # imported here so that --help stays fast
 
-    log = log_options(settings) if settings is not None and settings.store_url == url else None
+    if url is None or url == settings.store_url:
+        return open_tiered(settings)
+    return _opened(url, lambda: create_store(url, memory_mb=settings.engine_memory_mb))
+
+
+def open_tiered(settings: Settings) -> TieredStore:
+    """The store of GOVTRACK_STORE_URL built as the server builds it (api.tiers.configured_store), opened.
+
+    Engine memory, the one log of GOVTRACK_LOG_* (never a second key beside the data) and the
+    archive tier: figures span archived months and appends are deduplicated against them.
+    """
+    from api.tiers import configured_store
+
+    return _opened(settings.store_url, lambda: configured_store(settings))
+
+
+def _opened(url: str, build: Callable[[], StoreT]) -> StoreT:
+    from storage.errors import StoreError, StoreHeldError
+
     try:
-        store = create_store(url, log=log)
+        store = build()
     except (ValueError, StoreError) as exc:
         raise JobError(f"cannot use the store {url}: {exc}") from exc
     try:
         store.open()
     except StoreError as exc:
+        store.close()
+        # only a held store has anything to do with a server: another hint would mislead
         hint = "; if a server runs on this store, it holds it: use --url, or stop the server"
-        raise JobError(f"cannot open the store {url}: {exc}{hint}") from exc
+        held = isinstance(exc, StoreHeldError)
+        raise JobError(f"cannot open the store {url}: {exc}{hint if held else ''}") from exc
     return store
 
 

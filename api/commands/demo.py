@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     target = args.url or args.store or settings.store_url
     progress = Progress(args.events, "demo")
     try:
-        counts = _through_http(args, progress) if args.url else _into_store(args, target, progress)
+        counts = _through_http(args, progress) if args.url else _into_store(args, settings, progress)
     finally:
         progress.close()
     summary = ", ".join(f"{name} {count:,}" for name, count in counts.items())
@@ -150,11 +150,11 @@ def _through_http(args: argparse.Namespace, progress: Progress) -> dict[str, int
     return counts
 
 
-def _into_store(args: argparse.Namespace, url: str, progress: Progress) -> dict[str, int]:
+def _into_store(args: argparse.Namespace, settings: Settings, progress: Progress) -> dict[str, int]:
     from storage.errors import StoreError
 
     counts = {"stored": 0, "duplicates": 0}
-    store = open_store(url)
+    store = open_store(settings, args.store)  # as the server opens it: archive tier, GOVTRACK_LOG_*
     try:
         for chunk in chunks(args.events, args.days, args.seed, args.end):
             for offset in range(0, chunk.num_rows, STORE_SLICE):

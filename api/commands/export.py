@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.commands.archive import export_with_progress, open_tiered
-from api.commands.common import EXIT_OK, JobError, exit_codes, paragraph, timestamp
+from api.commands.archive import export_with_progress
+from api.commands.common import EXIT_OK, JobError, exit_codes, open_tiered, paragraph, timestamp
 from api.settings import Settings
 
 __all__ = ["add_parser", "run"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from api.commands.common import EXIT_OK, exit_codes, open_store, paragraph
+from api.commands.common import EXIT_OK, exit_codes, open_tiered, paragraph
 from api.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,9 +41,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Open (which migrates) and print the report."""
-    store = open_store(settings.store_url, settings)
+    store = open_tiered(settings)  # as a server opens it, so its log and archive too
     try:
-        print(report(store))
+        print(report(store.hot))
     finally:
         store.close()
     return EXIT_OK

@@ -64,16 +64,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the figures."""
-    figures = _from_server(args) if args.url else _from_store(args, settings.store_url)
+    figures = _from_server(args) if args.url else _from_store(args, settings)
     print(json.dumps(figures, indent=2, ensure_ascii=False) if args.json else render(figures))
     return EXIT_OK
 
 
-def _from_store(args: argparse.Namespace, url: str) -> dict[str, Any]:
+def _from_store(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from storage.base import EventFilter
     from storage.errors import StoreError
 
-    store = open_store(url)
+    store = open_store(settings)  # both tiers, as GET /api/stats counts
     try:
         result = store.stats(EventFilter(start=args.start, end=args.end), args.top)
     except StoreError as exc:
