@@ -21,10 +21,12 @@ import argparse
 import ipaddress
 import secrets
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Final
 
 from pydantic import ValidationError
+from pydantic_core import PydanticUndefined
 
 from api.auth import HASH_PREFIX, SCOPES, hash_key, keyring_from_settings
 from api.cli_verify import add_verify_parser, run_verify
@@ -33,42 +35,34 @@ from api.commands.common import EXIT_USAGE, JobError, exit_codes, fail, quiet_lo
 from api.logging import configure_logging, get_logger
 from api.settings import Settings
 
-__all__ = ["is_loopback", "main"]
+__all__ = ["is_loopback", "main", "settings_help"]
 
-_ENV_HELP = """\
-environment (read once at start):
-  GOVTRACK_STORE_URL        parquet:///dir (default: parquet://$PWD/data), chdb:///dir (embedded
-                            ClickHouse) or http(s)://user:pass@host:8123/db (ClickHouse server)
-  GOVTRACK_SPOOL_DIR        local spool directory for batches the store cannot take (default ./spool)
-  GOVTRACK_ARCHIVE_URL      archive tier: a path, file:// or s3:// URI (default ./archive)
-  GOVTRACK_API_KEYS         comma-separated key:scope+scope entries, scopes ingest, read, admin;
-                            e.g. "k1:ingest,k2:read+admin"; a key without scopes gets all of them;
-                            "sha256:<hex>:scopes" for a key stored hashed.
-                            With no keys the server binds loopback only.
-  GOVTRACK_API_KEYS_FILE    keys file, "<key-or-sha256:hex> scope+scope" per line
-                            (govtrack keys new --scopes ingest prints a fresh key and its line)
-  GOVTRACK_ALLOW_UNAUTHENTICATED_BIND  true: allow a non-loopback bind without API keys
-  GOVTRACK_ALLOWED_HOSTS    comma-separated host names answered besides 127.0.0.1, localhost,
-                            [::1] and --host (ports ignored; * for any). Without keys any other
-                            Host is 421, and POST/PUT/PATCH/DELETE need a JSON, NDJSON or Arrow
-                            Content-Type (415) and no foreign Origin (403); with keys the host
-                            list is enforced only when set
-  GOVTRACK_HOST, GOVTRACK_PORT         defaults for --host / --port (127.0.0.1, 8000)
-  GOVTRACK_MAX_BATCH_EVENTS (10000), GOVTRACK_MAX_BODY_BYTES (67108864, after decompression)
-  GOVTRACK_LOG_LEVEL        debug|info|warning|error (default info)
-  GOVTRACK_LOG_FORMAT       json|console (default json)
-  GOVTRACK_WRITER_MAX_ROWS (50000), GOVTRACK_WRITER_MAX_WAIT_MS (0): group-commit batching
-  GOVTRACK_MAX_PENDING_ROWS (200000), GOVTRACK_MAX_INFLIGHT_REQUESTS (64): past them ingest
-                            answers 429 with Retry-After GOVTRACK_OVERLOAD_RETRY_AFTER_S (1)
-  GOVTRACK_SPOOL_MAX_BYTES (1 GiB): past it (store down) ingest answers 503, Retry-After
-                            GOVTRACK_RETRY_AFTER_S (5)
-  GOVTRACK_STORE_RETRY_ATTEMPTS (3; 1 for ClickHouse, which retries itself),
-  GOVTRACK_STORE_RETRY_MAX_WAIT_MS (200): write attempts before a batch is spooled
-  GOVTRACK_BREAKER_FAILURE_THRESHOLD (3), GOVTRACK_BREAKER_RESET_TIMEOUT_S (2): circuit breaker
-  GOVTRACK_REPLAY_INTERVAL_S (1): spool replay period; GOVTRACK_STORE_OPEN_RETRY_MAX_S (5):
-                            backoff cap while the store cannot be opened (the service serves meanwhile)
-  GOVTRACK_SHUTDOWN_TIMEOUT_S (20): bound on in-flight requests and on draining at shutdown
-"""
+
+def settings_help() -> str:
+    """Every setting as `GOVTRACK_<NAME> (default ...)` and its description, from the Settings model.
+
+    Generated rather than written out, so `--help` cannot drift from what the service reads: a
+    new field appears here with its description (every field has one, a test checks).
+    """
+    lines = ["environment (read once at start; every GOVTRACK_* setting):"]
+    for name, field in Settings.model_fields.items():
+        default = _default_text(field.default) if field.default_factory is None else None
+        lines.append(f"  GOVTRACK_{name.upper()}" + (f" (default {default})" if default else ""))
+        lines += textwrap.wrap(
+            field.description or "", width=_HELP_WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 6
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _default_text(value: object) -> str | None:
+    """A default as a person types it; None for "unset", which the description explains."""
+    if value is None or value == () or value is PydanticUndefined:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def is_loopback(host: str) -> bool:
@@ -80,6 +74,9 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         return False
 
+
+#: Width of the settings' descriptions in --help (argparse keeps an epilog as written).
+_HELP_WIDTH: Final = 92
 
 #: Bytes of randomness in a new key or secret (256 bits).
 SECRET_BYTES: Final = 32
@@ -146,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="govtrack",
         description="Columnar store and HTTP API for spreadsheet audit events.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_ENV_HELP,
+        epilog=settings_help(),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
@@ -154,7 +151,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run the HTTP API (uvicorn)",
         description="Run the HTTP API with uvicorn, settings from GOVTRACK_* variables.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_ENV_HELP + "\n" + exit_codes("the server could not start") + " (or the bind was refused)",
+        epilog=settings_help()
+        + "\n"
+        + exit_codes("the server could not start")
+        + " (or the bind was refused)",
     )
     serve.add_argument("--host", help="address to bind (default: GOVTRACK_HOST or 127.0.0.1)")
     serve.add_argument(

@@ -70,37 +70,59 @@ class Settings(BaseSettings):
 
     store_url: str = Field(
         default_factory=_default_store_url,
-        description="parquet:///dir (default ./data), chdb:///dir, or http(s)://user:pass@host:8123/db",
+        description="parquet:///dir (default parquet://$PWD/data), chdb:///dir (embedded ClickHouse) or "
+        "http(s)://user:pass@host:8123/db (ClickHouse server)",
     )
     spool_dir: Path = Field(
-        default_factory=_default_spool_dir, description="local spool for unavailable store"
+        default_factory=_default_spool_dir,
+        description="local spool directory for batches the store cannot take (default ./spool)",
     )
     archive_url: str = Field(
-        default_factory=_default_archive_url, description="archive tier: a path, file:// or s3:// URI"
+        default_factory=_default_archive_url,
+        description="archive tier: a path or file:///dir (default ./archive), s3://bucket/prefix, or "
+        "abfs://container/prefix (abfs://container@account.dfs.core.windows.net/prefix)",
     )
     api_keys: Annotated[tuple[KeyEntry, ...], NoDecode] = Field(
-        default=(), description="key:scope+scope,... (scopes: ingest, read, admin); sha256:<hex>:scopes too"
+        default=(),
+        description="comma-separated key:scope+scope entries, scopes ingest, read, admin (e.g. "
+        '"k1:ingest,k2:read+admin"); a key without scopes gets all of them; sha256:<hex>:scopes for a '
+        "key stored hashed. With no keys the server binds loopback only",
     )
     api_keys_file: Path | None = Field(
-        default=None, description="keys file: `<key-or-sha256:hex> scope+scope` per line, # comments"
+        default=None,
+        description="keys file: `<key-or-sha256:hex> scope+scope` per line, # comments (`govtrack keys "
+        "new --scopes ingest` prints a fresh key and its line); merged with GOVTRACK_API_KEYS",
     )
     cursor_secret: SecretStr | None = Field(
         default=None,
         description="key for paging cursors; set the same value on every replica so cursors survive "
         "restarts and work on any replica (unset: a random key per process)",
     )
-    max_batch_events: int = Field(default=10_000, ge=1)
-    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    log_level: LogLevel = "info"
-    log_format: Literal["json", "console"] = "json"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
-    allow_unauthenticated_bind: bool = False
+    max_batch_events: int = Field(
+        default=10_000, ge=1, description="most events one ingest request may carry (past it 413)"
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="most bytes one request body may take, after decompression (past it 413)",
+    )
+    log_level: LogLevel = Field(default="info", description="debug, info, warning, error or critical")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json (one object per line) or console (for a person)"
+    )
+    host: str = Field(default="127.0.0.1", description="address `govtrack serve` binds without --host")
+    port: int = Field(
+        default=8000, ge=0, le=65535, description="TCP port without --port (0 picks a free one)"
+    )
+    allow_unauthenticated_bind: bool = Field(
+        default=False, description="true: allow a non-loopback bind without API keys"
+    )
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="comma-separated host names the server answers besides 127.0.0.1, localhost, [::1] "
         "and --host (ports ignored; * for any); without API keys any other Host header is 421, and "
-        "with keys it is enforced once set",
+        "POST/PUT/PATCH/DELETE need a JSON, NDJSON or Arrow Content-Type (415) and no foreign Origin "
+        "(403); with keys it is enforced once set",
     )
     engine_memory_mb: int = Field(
         default=ENGINE_MEMORY_MB,
