@@ -174,6 +174,11 @@ def _as_text(report: Report) -> str:
     if cp is not None:
         head += f" against checkpoint {cp.origin} size {cp.size} root {cp.root.hex()}"
     lines = [head]
+    if report.not_checked:
+        lines.append(
+            f"not checked: {len(report.not_checked)} Parquet file(s) outside the archive's "
+            f"year=YYYY/month=MM/ directories (not archived), e.g. {report.not_checked[0]}"
+        )
     first = report.first()
     if report.ok:
         if report.partial:
@@ -218,6 +223,8 @@ def _as_json(report: Report) -> dict[str, object]:
         ],
         "partial": report.partial,
         "absent": report.absent,
+        "not_checked": report.not_checked[:_SHOWN],
+        "not_checked_count": len(report.not_checked),
         "sessions": 0 if report.sessions is None else report.sessions.num_rows,
         "incomplete_sessions": incomplete.slice(0, 1000).to_pylist() if incomplete.num_rows else [],
     }

@@ -228,7 +228,8 @@ class Settings(BaseSettings):
     exports_dir: Path | None = Field(
         default=None,
         description="the folder every export is written inside (destinations are relative to it); "
-        "default <archive>/exports for a local archive, else ./exports",
+        "default `exports` beside a local archive (./exports beside ./archive), else ./exports; "
+        "never inside the archive",
     )
     export_url_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

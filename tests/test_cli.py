@@ -166,11 +166,11 @@ def test_demo_stats_export_on_a_store(kind: str, tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert "exports never share one" in refused.stderr
 
-    whole = run("export", "--json", env=env)  # default destination: a fresh folder under the archive
+    whole = run("export", "--json", env=env)  # default destination: a fresh folder beside the archive
     assert whole.returncode == 0, whole.stderr
     described = json.loads(whole.stdout)
     assert described["rows"] == 3000
-    assert Path(described["destination"]).parent == tmp_path / "archive" / "exports"
+    assert Path(described["destination"]).parent == tmp_path / "exports"
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Export the events of GOVTRACK_STORE_URL in [--from, --to) as Parquet files "
             "partitioned year=YYYY/month=MM/ plus manifest.json (rows, files, sha256 of each, schema), "
             "and print the manifest's summary. Default destination: a fresh export-<time> directory in "
-            "the exports folder (GOVTRACK_EXPORTS_DIR, else <archive>/exports)."
+            "the exports folder (GOVTRACK_EXPORTS_DIR, else `exports` beside the archive)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes("failure: the store could not be opened or the export failed")

@@ -2,7 +2,8 @@
 
 Where an export may go (the confinement rules, issue 8):
 - A `destination` is a relative path inside the exports root (`GOVTRACK_EXPORTS_DIR`, default
-  `<archive>/exports` for a local archive, else `./exports`); without one, a fresh
+  `exports` beside a local archive, else `./exports`; never inside the archive, which
+  `govtrack verify --partial` reads); without one, a fresh
   `export-<UTC stamp>-<random>` directory there. Absolute paths, `..`, `.`, empty segments,
   backslashes and control characters are refused.
 - A URL is accepted only under a prefix of `GOVTRACK_EXPORT_URL_PREFIXES` (object stores; none by
@@ -65,13 +66,18 @@ def _invalid() -> ApiError:
 
 
 def exports_root(settings: Settings) -> Path:
-    """The folder every export is written inside (absolute; not created here)."""
+    """The folder every export is written inside (absolute; not created here).
+
+    By default `exports` beside a local archive (./exports beside the default ./archive), else
+    ./exports: never inside the archive, whose verification would take an export's events for
+    archived ones seen twice.
+    """
     if settings.exports_dir is not None:
         return settings.exports_dir.absolute()
     parts = urlsplit(settings.archive_url)
     if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # one letter: a Windows drive
         local = parts.netloc + parts.path if parts.scheme == "file" else settings.archive_url
-        return (Path(local) / "exports").absolute()
+        return Path(local).absolute().parent / "exports"
     return Path("exports").absolute()
 
 

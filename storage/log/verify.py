@@ -1,6 +1,7 @@
 """Offline verification of an export or archive against a signed checkpoint (`govtrack verify`).
 
-What an export must carry (Parquet files, anywhere under the directory; `log/` is skipped):
+What an export must carry (Parquet files, anywhere under the directory; `log/` is skipped; in an
+archive, only its `year=YYYY/month=MM/` directories, the files it serves, the others named):
 every column of storage/schema.py, `session_seq` if the add-in sent it, and
 
     leaf_index  int64, not null: the event's position in the log (0, 1, 2 ... in commit order)
@@ -26,6 +27,7 @@ reported beside the findings, not as one: it describes what the add-in sent, not
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +45,11 @@ from storage.log.completeness import session_completeness
 from storage.log.merkle import EMPTY_ROOT, HASH_SIZE, consistency_proof, node_hash, verify_consistency
 from storage.log.note import NoteError, Verifier
 
-__all__ = ["Finding", "Report", "export_files", "merkle_root", "verify_export"]
+__all__ = ["Finding", "Report", "export_files", "is_archive", "merkle_root", "verify_export"]
 
 TREE_DIR: Final = "log"
+_YEAR: Final = re.compile(r"year=\d{4}")
+_MONTH: Final = re.compile(r"month=\d{2}")
 _COLUMNS: Final = (*REQUIRED_COLUMNS, "leaf_hash", "session_seq")
 _BATCH_ROWS: Final = 65_536
 
@@ -80,6 +84,8 @@ class Report:
     partial: bool = False
     #: With `partial`: leaves of the log this export does not hold (not a finding).
     absent: int = 0
+    #: Parquet files of an archive outside its year=YYYY/month=MM/ directories, not checked.
+    not_checked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -102,11 +108,35 @@ class _Leaves:
     event_ids: list[pa.Array] = field(default_factory=list)
 
 
+def is_archive(path: Path) -> bool:
+    """Whether `path` is an archive (month manifests in year=YYYY/month=MM/), not an export."""
+    return path.is_dir() and any(path.glob("year=*/month=*/_manifest-g*.json"))
+
+
 def export_files(path: Path) -> list[Path]:
     """The Parquet files of an export or archive (or `path` itself), sorted; tree files skipped."""
+    return _files(path)[0]
+
+
+def _files(path: Path) -> tuple[list[Path], list[str]]:
+    """The files to check, and (archives only) the Parquet files left out, relative to `path`.
+
+    An archive is what its year=YYYY/month=MM/ directories hold: anything else under it (an
+    export written there by an older default, a copy) is not archived, and reading it would
+    report each of its events as a second copy of a leaf.
+    """
     if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*.parquet") if TREE_DIR not in p.relative_to(path).parts[:1])
+        return [path], []
+    found = sorted(p for p in path.rglob("*.parquet") if TREE_DIR not in p.relative_to(path).parts[:1])
+    if not is_archive(path):
+        return found, []
+    inside = [p for p in found if _in_month(p.relative_to(path))]
+    return inside, [p.relative_to(path).as_posix() for p in found if not _in_month(p.relative_to(path))]
+
+
+def _in_month(rel: Path) -> bool:
+    parts = rel.parts
+    return len(parts) == 3 and bool(_YEAR.fullmatch(parts[0])) and bool(_MONTH.fullmatch(parts[1]))
 
 
 def _batches(files: list[Path]) -> Iterator[pa.RecordBatch]:
@@ -311,7 +341,7 @@ def verify_export(
             report.findings.append(Finding("signature", f"the older checkpoint does not verify: {exc}"))
             return report
     leaves = _Leaves()
-    files = export_files(export)
+    files, report.not_checked = _files(export)
     for batch in _batches(files):
         _check_batch(batch, leaves, report)
     if report.checked == 0:

@@ -2,7 +2,7 @@
 
 An admin's `destination` used to be any path: `../../x`, an absolute path or a `file://` URL
 wrote Parquet outside the exports folder, and a 409 for an existing path told whether
-`/etc/passwd` exists. Now: a relative path inside the root (default `<archive>/exports`), or a URL
+`/etc/passwd` exists. Now: a relative path inside the root (default `exports` beside the archive), or a URL
 under an allow-listed prefix; everything else is one and the same 400 `invalid_destination`,
 decided without looking at the file system; the export directory is created exclusively.
 """
@@ -92,7 +92,7 @@ def test_the_answer_does_not_tell_whether_an_outside_path_exists(
 
 def test_symlinks_out_of_the_root_are_refused(client: TestClient, store: EventStore, tmp_path: Path) -> None:
     seed(store, 5)
-    root = tmp_path / "archive" / "exports"
+    root = tmp_path / "exports"
     root.mkdir(parents=True, exist_ok=True)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -108,7 +108,7 @@ def test_relative_destinations_land_inside_the_root_and_never_twice(
     client: TestClient, store: EventStore, tmp_path: Path
 ) -> None:
     seed(store, 30)
-    root = tmp_path / "archive" / "exports"
+    root = tmp_path / "exports"
     first = client.post("/api/exports", json={"destination": "team/q1"})
     assert first.status_code == 200, first.text
     assert Path(first.json()["destination"]) == root / "team" / "q1"
@@ -176,6 +176,6 @@ def test_two_exports_never_share_a_directory(store: EventStore, tmp_path: Path) 
             first.join(30)
         assert_error(second, 409, "destination_exists")
         assert answers == [200]
-    manifest = json.loads((tmp_path / "archive" / "exports" / "same" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "exports" / "same" / "manifest.json").read_text())
     assert manifest["rows"] == 40
-    assert sorted(os.listdir(tmp_path / "archive" / "exports" / "same")) == ["manifest.json", "year=2025"]
+    assert sorted(os.listdir(tmp_path / "exports" / "same")) == ["manifest.json", "year=2025"]

@@ -25,7 +25,7 @@ def test_export_writes_verifiable_month_partitions(
     want = df.filter(pl.col("event_type").is_in(["cell_change", "formula_change"]))
     assert manifest["rows"] == want.height
     destination = Path(manifest["destination"])
-    assert destination.parent == tmp_path / "archive" / "exports"
+    assert destination.parent == tmp_path / "exports"
     assert json.loads((destination / "manifest.json").read_text())["rows"] == want.height
     assert {f["path"].split("/part")[0] for f in manifest["files"]} == {
         "year=2025/month=03",
@@ -45,7 +45,7 @@ def test_export_writes_verifiable_month_partitions(
 
 def test_export_window_and_destinations(client: TestClient, store: EventStore, tmp_path: Path) -> None:
     df = frame(seed(store, 100))
-    target = tmp_path / "archive" / "exports" / "mine"
+    target = tmp_path / "exports" / "mine"
     body = {"from": iso(START), "to": "2025-03-05T00:00:00Z", "destination": "mine"}
     r = client.post("/api/exports", json=body)
     assert r.status_code == 200, r.text
@@ -55,7 +55,7 @@ def test_export_window_and_destinations(client: TestClient, store: EventStore, t
     assert (target / "manifest.json").exists()
     assert_error(client.post("/api/exports", json=body), 409, "destination_exists")
     relative = client.post("/api/exports", json={"destination": "named"})
-    assert Path(relative.json()["destination"]) == tmp_path / "archive" / "exports" / "named"
+    assert Path(relative.json()["destination"]) == tmp_path / "exports" / "named"
     s3 = client.post("/api/exports", json={"destination": "s3://bucket/prefix"})
     assert_error(s3, 400, "invalid_destination")  # no object-store prefix is allowed by default
     for bad in (b"[]", b"{nope", b'{"from": "tomorrow-ish"}', b'{"destination": 5}'):

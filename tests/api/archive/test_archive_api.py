@@ -7,6 +7,7 @@ Every endpoint answers the same before and after `POST /api/archive`; holds; exp
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from api.cli import main
 from storage.archive.location import open_location
+from storage.archive.verify import verify_archive
 from storage.base import EventStore
 from tests.api.readkit import assert_error, client_with
 from tests.contract.events import table
@@ -207,3 +210,29 @@ def test_exports_go_to_object_stores_and_never_overwrite(
     with client_with(store, tmp_path, **overrides) as client:
         failed = client.post("/api/exports", json={"destination": f"{missing}/two"})
         assert_error(failed, 503, "destination_unavailable")
+
+
+def test_exports_stay_beside_the_archive_which_still_verifies(
+    store: EventStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export inside the archive made `govtrack verify ARCHIVE --partial` see its events twice."""
+    store.append(table(rows(60)))
+    with client_with(store, tmp_path) as client:
+        assert client.post("/api/archive", json={"before": "2024-03"}).status_code == 200
+        exported = client.post("/api/exports", json={})
+        assert exported.status_code == 200, exported.text
+        destination = Path(exported.json()["destination"])
+        vkey = client.get("/api/log/key").text.strip()
+    archive = tmp_path / "archive"
+    assert destination.parent == tmp_path / "exports"  # the default: beside the archive
+    assert main(["verify", str(archive), "--key", vkey, "--partial"]) == 0, capsys.readouterr().out
+
+    # an archive holding an export from before (the old default was <archive>/exports): both
+    # verifiers read only the archive's year=YYYY/month=MM/ tree, and say what they left out
+    shutil.copytree(destination, archive / "exports" / "old")
+    capsys.readouterr()
+    assert main(["verify", str(archive), "--key", vkey, "--partial"]) == 0
+    out = capsys.readouterr().out
+    assert "not checked: " in out
+    assert "exports/old/" in out
+    assert verify_archive(open_location(str(archive))).ok
