@@ -153,17 +153,30 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=30)
 
+    def _health_checks(self) -> dict[str, Any]:
+        checks: dict[str, Any] = httpx.get(f"{self.base}/health", timeout=30).json().get("checks", {})
+        return checks
+
     def spool_depth(self) -> int:
         """The spool depth /health reports (0 when it does not report one)."""
-        checks = httpx.get(f"{self.base}/health", timeout=30).json().get("checks", {})
-        return int(checks.get("spool", {}).get("depth", 0) or 0)
+        return int(self._health_checks().get("spool", {}).get("depth", 0) or 0)
 
     def wait_spool_drained(self, timeout_s: float = 60.0) -> None:
-        """Wait until the spool has been replayed into the store."""
+        """Wait until the store is open and the spool has been replayed into it.
+
+        /ready answers 200 as soon as the spool takes batches, while the store may still be
+        opening (reads answer 503 store_unavailable until it is): an empty spool alone is not enough.
+        """
         deadline = time.monotonic() + timeout_s
-        while self.spool_depth() > 0:
+        while True:
+            checks = self._health_checks()
+            depth = int(checks.get("spool", {}).get("depth", 0) or 0)
+            if checks.get("store", {}).get("open", True) and depth == 0:
+                return
             if time.monotonic() > deadline:
-                raise AssertionError(f"spool not drained after {timeout_s}s:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"store not open or spool not drained after {timeout_s}s:\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
 
