@@ -130,7 +130,7 @@ def _through_http(args: argparse.Namespace, progress: Progress) -> dict[str, int
 
     from analytics.client import GovtrackClient, GovtrackError
 
-    counts = {"stored": 0, "queued": 0}
+    counts = {"accepted": 0, "stored": 0, "duplicates": 0, "queued": 0}  # what the server answered
     with GovtrackClient(args.url, api_key_from_env(), timeout=120) as client:
         for chunk in chunks(args.events, args.days, args.seed, args.end):
             events = chunk.drop_columns(_SERVER_SET)
@@ -144,8 +144,13 @@ def _through_http(args: argparse.Namespace, progress: Progress) -> dict[str, int
                     raise JobError(f"cannot reach {args.url}: {exc}") from exc
                 if answer.get("rejected"):
                     raise JobError(f"the server rejected {answer['rejected']} events: {answer.get('errors')}")
-                status = "queued" if answer.get("status") == "queued" else "stored"
-                counts[status] += int(answer.get("accepted", 0))
+                accepted = int(answer.get("accepted", 0))
+                counts["accepted"] += accepted
+                if answer.get("status") == "queued":  # stored or not is known once the spool replays
+                    counts["queued"] += accepted
+                else:
+                    counts["stored"] += int(answer.get("stored") or 0)
+                    counts["duplicates"] += int(answer.get("duplicates") or 0)
                 progress.update(batch.num_rows)
     return counts
 
