@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from storage.log.canonical import leaf_hashes
 from storage.log.note import NoteError, Verifier
-from storage.log.proofs import verify_tlog_proof
+from storage.log.proofs import parse_tlog_proof, verify_tlog_proof
 from storage.log.verify import TREE_DIR, Report, export_files, verify_export
 
 __all__ = ["add_verify_parser", "run_verify"]
@@ -86,11 +86,18 @@ def add_verify_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _read_key(text: str) -> Verifier:
-    """The verifier key given inline (`name+id+key`) or in a file."""
+    """The verifier key given inline (`name+id+key`) or in a file.
+
+    Text that is neither names both readings: a mistyped key-file path would otherwise be
+    reported as a malformed key.
+    """
     path = Path(text)
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
-    return Verifier.from_vkey(text.strip())
+        return Verifier.from_vkey(path.read_text(encoding="utf-8").strip())
+    try:
+        return Verifier.from_vkey(text.strip())
+    except NoteError as exc:
+        raise NoteError(f"--key {text}: no such file, and not a verifier key (name+id+key): {exc}") from exc
 
 
 def _read(path: Path) -> str:
@@ -146,7 +153,9 @@ def _incomplete(report: Report) -> bool:
 
 def _session_lines(report: Report) -> list[str]:
     sessions = report.sessions
-    if sessions is None or sessions.num_rows == 0:
+    if sessions is None:  # not read: the verification stopped before the events
+        return []
+    if sessions.num_rows == 0:
         return ["sessions: none (no event carries a session_id)"]
     gaps = sessions.filter(pc.greater(sessions["missing_count"], 0))
     conflicts = sessions.filter(pc.greater(pc.list_value_length(sessions["conflicting_seq"]), 0))
@@ -225,7 +234,7 @@ def _as_json(report: Report) -> dict[str, object]:
         "absent": report.absent,
         "not_checked": report.not_checked[:_SHOWN],
         "not_checked_count": len(report.not_checked),
-        "sessions": 0 if report.sessions is None else report.sessions.num_rows,
+        "sessions": None if report.sessions is None else report.sessions.num_rows,
         "incomplete_sessions": incomplete.slice(0, 1000).to_pylist() if incomplete.num_rows else [],
     }
 
@@ -240,15 +249,21 @@ def _verify_proof(args: argparse.Namespace, verifier: Verifier) -> int:
     if row is None:
         print(f"FAILED: event {args.event_id} is not in {args.export}")
         return EXIT_FAILED
-    leaf = leaf_hashes(row).to_pylist()[0]
+    held = row.column("leaf_index")[0].as_py()
+    if held is None:
+        print(f"FAILED: event {args.event_id} has no leaf_index: it is outside the log (stored before it)")
+        return EXIT_FAILED
     try:
-        index, checkpoint = verify_tlog_proof(proof, leaf, verifier)
+        # the indexes first: another event's proof would otherwise only fail as "not included"
+        claimed = parse_tlog_proof(proof).index
+        if held != claimed:
+            print(
+                f"FAILED: event {args.event_id} is leaf {held} in the export, the proof is for leaf {claimed}"
+            )
+            return EXIT_FAILED
+        index, checkpoint = verify_tlog_proof(proof, leaf_hashes(row).to_pylist()[0], verifier)
     except NoteError as exc:
         print(f"FAILED: event {args.event_id}: {exc}")
-        return EXIT_FAILED
-    if index != row.column("leaf_index")[0].as_py():
-        leaf = row.column("leaf_index")[0].as_py()
-        print(f"FAILED: event {args.event_id} is leaf {leaf} in the export, the proof is for leaf {index}")
         return EXIT_FAILED
     where = f"{checkpoint.origin} at size {checkpoint.size} (root {checkpoint.root.hex()})"
     print(f"OK: event {args.event_id} is leaf {index} of {where}")

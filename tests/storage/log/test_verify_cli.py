@@ -211,6 +211,28 @@ def test_wrong_key_bad_key_no_events(export: LogExport, tmp_path: Path) -> None:
     assert report["checked"] == 0
 
 
+def test_a_missing_key_file_is_named(
+    export: LogExport, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "log.vkey"
+    assert main(["verify", str(export.path), "--key", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: no such file" in err
+    assert main(["verify", str(export.path), "--key", "not-a-key"]) == 2
+    assert "not-a-key: no such file, and not a verifier key" in capsys.readouterr().err
+
+
+def test_a_failed_signature_says_nothing_of_sessions(
+    export: LogExport, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = generate_signer(ORIGIN).verifier.vkey()
+    assert main(["verify", str(export.path), "--key", other]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out
+    assert "signature" in out
+    assert "sessions" not in out  # not read: the verification stopped at the signature
+
+
 def test_one_events_proof(export: LogExport, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tree = TreeFiles(export.path / "log" / "tree")
     proof = tmp_path / "e.tlog-proof"
@@ -228,6 +250,7 @@ def test_one_events_proof(export: LogExport, tmp_path: Path, capsys: pytest.Capt
     assert main(args) == 0
     assert f"is leaf 17 of {ORIGIN} at size {N}" in capsys.readouterr().out
     assert main([*args[:-1], export.event_id(18)]) == 1  # the proof is not that event's
+    assert "is leaf 18 in the export, the proof is for leaf 17" in capsys.readouterr().out
     tampered = tampered_copy(export, tmp_path / "t", _set(read_rows(export.path), 17, "old_value", "x"))
     assert main(["verify", str(tampered), *args[2:]]) == 1
 
