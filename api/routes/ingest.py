@@ -26,7 +26,7 @@ from typing import Any, Literal
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from api.deps import StateDep
 from api.errors import ApiError
@@ -62,13 +62,6 @@ class IngestResponse(BaseModel):
     status: Literal["stored", "queued"]
     accepted: int
     rejected: int
-    stored: int | None = Field(
-        description="accepted events stored now; null when queued (the spool's replay stores them)"
-    )
-    duplicates: int | None = Field(
-        description="accepted events already stored (same event_id), so not stored again; null when "
-        "queued. Requests committed together share their group's duplicates out in proportion"
-    )
     errors: list[IngestError]
     batch_id: str
     processing_time_ms: float
@@ -243,8 +236,6 @@ async def _ingest(request: Request, state: AppState, started: float) -> JSONResp
         status=outcome.status,
         accepted=accepted,
         rejected=len(errors),
-        stored=result.stored if result else None,
-        duplicates=result.duplicates if result else None,
         errors=[IngestError(**e) for e in errors],
         batch_id=decoded.batch_id,
         processing_time_ms=round(total_ms, 3),
