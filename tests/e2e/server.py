@@ -119,11 +119,20 @@ class Server:
         return self.log_path.read_text(errors="replace")[-chars:]
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S, probe: str = "/ready") -> None:
-        """Block until `probe` answers 200; fail with the log when the process dies or never gets there."""
+        """Block until `probe` answers 200 (for /ready: with batches going to the store itself).
+
+        /ready is 200 as soon as the spool takes batches, while the store may still be opening
+        (under load, seconds): a batch posted then is queued (202), not stored. Tests that post
+        and expect "stored" need the store open, so /ready must also say `writes_to: store`.
+        Fail with the log when the process dies or never gets there.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if httpx.get(f"{self.base}{probe}", timeout=2).status_code == 200:
+                answer = httpx.get(f"{self.base}{probe}", timeout=2)
+                if answer.status_code == 200 and (
+                    probe != "/ready" or answer.json().get("writes_to") == "store"
+                ):
                     return
             except httpx.HTTPError:
                 pass
