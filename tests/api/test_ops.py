@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,18 @@ def test_ready_when_store_answers(client: TestClient) -> None:
 
 
 def test_health_report(client: TestClient, store: EventStore, tmp_path: Path) -> None:
-    resp = client.get("/health")
-    assert resp.status_code == 200
-    body = resp.json()
+    # The store's probe is bounded (HEALTH_PROBE_TIMEOUT_S): on a machine under heavy load a first,
+    # cold probe can miss it and answer "degraded" with that reason; a healthy store answers soon.
+    deadline = time.monotonic() + 30
+    while True:
+        resp = client.get("/health")
+        assert resp.status_code == 200
+        body = resp.json()
+        if body["status"] == "healthy" or time.monotonic() > deadline:
+            break
+        assert "did not answer within" in str(body["checks"]["store"]["detail"]), body
     assert set(body) == {"status", "version", "uptime_s", "checks"}
-    assert body["status"] == "healthy"
+    assert body["status"] == "healthy", body
     assert body["version"]
     assert body["uptime_s"] >= 0
     assert set(body["checks"]) == {"store", "spool", "archive"}

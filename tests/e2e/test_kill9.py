@@ -53,6 +53,7 @@ def resend(base: str, lost: list[Batch], rng: random.Random, tag: str) -> list[B
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # ~3.5 min per store on a quiet machine; over 300 s at load average 25
 @pytest.mark.parametrize("kind", ["parquet", "clickhouse"])
 def test_kill9_soak_every_event_once_and_every_figure_exact(kind: str, tmp_path: Path) -> None:
     dirs = ServerDirs(tmp_path)
