@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,13 @@ import pytest
 from storage.archive.location import open_location
 from storage.log.note import load_or_create_signer
 from tests.objectstores.servers import S3_KEY, ObjectStore
+from tests.storage.archive.test_cli import govtrack  # `python -m api.cli ARGS` in the repository
 
 REPO = Path(__file__).resolve().parents[3]
 ORIGIN = "audit.example/govtrack"
 EVENTS = 400
 #: `--days 40 --end 2024-03-20`: events from 2024-02-09 to 2024-03-19, February and March.
 DEMO = ("demo", "--events", str(EVENTS), "--days", "40", "--end", "2024-03-20", "--seed", "3")
-
-
-def govtrack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
 
 
 def _env(kind: str, tmp_path: Path, s3: ObjectStore) -> dict[str, str]:
