@@ -21,15 +21,15 @@ from starlette.types import Receive, Scope, Send
 from api.errors import ApiError
 from api.state import app_state
 
-__all__ = ["GuardedStreamingResponse", "LargeReadGate", "Permit", "large_read_gate"]
+__all__ = ["GuardedStreamingResponse", "LargeReadGate", "Permit", "SlotGate", "large_read_gate"]
 
 _STATE_ATTR: Final = "govtrack_large_reads"
 
 
 class Permit:
-    """One admitted large read; `release()` is idempotent and thread-safe."""
+    """One admitted slot of a `SlotGate`; `release()` is idempotent and thread-safe."""
 
-    def __init__(self, gate: LargeReadGate) -> None:
+    def __init__(self, gate: SlotGate) -> None:
         self._gate = gate
         self._released = False
         self._lock = threading.Lock()
@@ -43,8 +43,13 @@ class Permit:
         self._gate._release()
 
 
-class LargeReadGate:
-    """At most `limit` large reads and exports at once; one more is refused, never queued."""
+class SlotGate:
+    """At most `limit` holders at once; one more is refused with 429 and Retry-After, never queued.
+
+    Subclasses name what they count: the error `code` and the `refusal()` message.
+    """
+
+    code: str = "too_many_requests"
 
     def __init__(self, limit: int, retry_after_s: int) -> None:
         self.limit = limit
@@ -54,19 +59,19 @@ class LargeReadGate:
 
     @property
     def active(self) -> int:
-        """Large reads and exports admitted and not yet finished."""
+        """Slots held now."""
         return self._active
 
+    def refusal(self) -> str:
+        """The 429's message."""
+        return f"{self.limit} slots are taken: retry later"
+
     def acquire(self) -> Permit:
-        """A permit, or 429 `too_many_large_reads` with Retry-After when all slots are taken."""
+        """A permit, or 429 `code` with Retry-After when all slots are taken."""
         with self._lock:
             if self._active >= self.limit:
                 raise ApiError(
-                    429,
-                    "too_many_large_reads",
-                    f"{self.limit} large reads or exports are running: retry later, or read fewer "
-                    "rows per request",
-                    headers={"Retry-After": str(self.retry_after_s)},
+                    429, self.code, self.refusal(), headers={"Retry-After": str(self.retry_after_s)}
                 )
             self._active += 1
         return Permit(self)
@@ -74,6 +79,16 @@ class LargeReadGate:
     def _release(self) -> None:
         with self._lock:
             self._active -= 1
+
+
+class LargeReadGate(SlotGate):
+    """At most `limit` large reads and exports at once."""
+
+    code = "too_many_large_reads"
+
+    def refusal(self) -> str:
+        """The 429's message."""
+        return f"{self.limit} large reads or exports are running: retry later, or read fewer rows per request"
 
 
 def large_read_gate(request: Request) -> LargeReadGate:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Final
@@ -29,7 +28,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.errors import ApiError
+from api.limits import SlotGate
 from api.state import app_state
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "ClientBuffer",
     "EventStreamResponse",
     "StreamGate",
-    "StreamPermit",
     "comment",
     "message",
     "stream_gate",
@@ -227,57 +225,24 @@ class EventStreamResponse(StreamingResponse):
             self._on_close()
 
 
-class StreamPermit:
-    """One admitted stream; `release()` is idempotent."""
+class StreamGate(SlotGate):
+    """At most `limit` open event streams; it also counts the streams the server ended, by reason."""
 
-    def __init__(self, gate: StreamGate) -> None:
-        self._gate: StreamGate | None = gate
-
-    def release(self) -> None:
-        """Give the slot back (once)."""
-        gate, self._gate = self._gate, None
-        if gate is not None:
-            gate.release()
-
-
-class StreamGate:
-    """At most `limit` open event streams; one more is refused with 429, never queued."""
+    code = "too_many_streams"
 
     def __init__(self, limit: int, retry_after_s: int) -> None:
-        self.limit = limit
-        self.retry_after_s = retry_after_s
-        self._active = 0
-        self._lock = threading.Lock()
+        super().__init__(limit, retry_after_s)
         #: Streams the server ended, by reason (`slow_reader`, `shutting_down`, ...).
         self.ended: dict[str, int] = {}
 
-    @property
-    def active(self) -> int:
-        """Streams open now."""
-        return self._active
+    def refusal(self) -> str:
+        """The 429's message."""
+        return f"{self.limit} event streams are open (GOVTRACK_MAX_EVENT_STREAMS): retry later"
 
     def count_end(self, reason: str) -> None:
         """The server ended a stream for `reason`."""
         with self._lock:
             self.ended[reason] = self.ended.get(reason, 0) + 1
-
-    def acquire(self) -> StreamPermit:
-        """A permit, or 429 `too_many_streams` with Retry-After when every slot is taken."""
-        with self._lock:
-            if self._active >= self.limit:
-                raise ApiError(
-                    429,
-                    "too_many_streams",
-                    f"{self.limit} event streams are open (GOVTRACK_MAX_EVENT_STREAMS): retry later",
-                    headers={"Retry-After": str(self.retry_after_s)},
-                )
-            self._active += 1
-        return StreamPermit(self)
-
-    def release(self) -> None:
-        """One stream ended."""
-        with self._lock:
-            self._active -= 1
 
 
 def stream_gate(request: Request) -> StreamGate:
