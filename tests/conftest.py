@@ -53,3 +53,16 @@ def client(store: EventStore, tmp_path: Path) -> Iterator[TestClient]:
 
     with client_with(store, tmp_path) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def shared_chdb(chdb_path: Path) -> Iterator[EventStore]:
+    """An embedded ClickHouse store as one of several writers (a server's mode): it keeps no log."""
+    from storage.clickhouse.store import ClickHouseStore
+
+    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False)
+    store.open()
+    try:
+        yield store
+    finally:
+        store.close()

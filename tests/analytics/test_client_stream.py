@@ -67,26 +67,15 @@ def test_stream_frames_are_events_frames_and_resume_after_the_server_ends_it(
     assert got.sort("leaf_index").equals(events.filter(pl.col("leaf_index") >= 3).sort("leaf_index"))
 
 
-def test_stream_errors_that_cannot_succeed_later_raise(chdb_path: Path, tmp_path: Path) -> None:
-    import uuid
-
-    from storage.clickhouse.store import ClickHouseStore
-
-    shared = ClickHouseStore(
-        f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False
-    )
-    shared.open()
-    try:
-        with streaming_app(shared, tmp_path) as http:
-            gt = GovtrackClient("http://testserver", http=http)
-            with pytest.raises(GovtrackError) as caught:
-                next(gt.stream())
-            assert (caught.value.status, caught.value.code) == (501, "log_disabled")
-            with pytest.raises(GovtrackError) as bad:
-                next(gt.stream(from_="yesterday"))
-            assert (bad.value.status, bad.value.code) == (400, "invalid_query")
-    finally:
-        shared.close()
+def test_stream_errors_that_cannot_succeed_later_raise(shared_chdb: EventStore, tmp_path: Path) -> None:
+    with streaming_app(shared_chdb, tmp_path) as http:
+        gt = GovtrackClient("http://testserver", http=http)
+        with pytest.raises(GovtrackError) as caught:
+            next(gt.stream())
+        assert (caught.value.status, caught.value.code) == (501, "log_disabled")
+        with pytest.raises(GovtrackError) as bad:
+            next(gt.stream(from_="yesterday"))
+        assert (bad.value.status, bad.value.code) == (400, "invalid_query")
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -206,18 +205,9 @@ def test_streams_beyond_the_cap_are_429(store: EventStore, tmp_path: Path) -> No
             assert SSEReader(again).next().last_id == "-1"
 
 
-def test_a_store_without_a_log_answers_501(chdb_path: Path, tmp_path: Path) -> None:
-    from storage.clickhouse.store import ClickHouseStore
-
-    shared = ClickHouseStore(
-        f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False
-    )
-    shared.open()
-    try:
-        with streaming_app(shared, tmp_path) as client:
-            assert_error(client.get("/api/events/stream"), 501, "log_disabled")
-    finally:
-        shared.close()
+def test_a_store_without_a_log_answers_501(shared_chdb: EventStore, tmp_path: Path) -> None:
+    with streaming_app(shared_chdb, tmp_path) as client:
+        assert_error(client.get("/api/events/stream"), 501, "log_disabled")
 
 
 def test_the_route_is_published_with_its_resume_parameters(client: TestClient) -> None:

@@ -17,7 +17,7 @@ from storage.base import EventStore
 from storage.log.checkpoint import verify_checkpoint
 from storage.log.note import Verifier
 from storage.log.proofs import check_consistency, verify_tlog_proof
-from tests.api.readkit import assert_error
+from tests.api.readkit import assert_error, client_with
 from tests.contract.events import BASE, eid, event, table
 from tests.storage.log.storekit import independent_leaf, independent_root
 
@@ -189,31 +189,15 @@ def test_log_endpoints_need_the_read_scope(store: EventStore, tmp_path: Any) -> 
             assert client.get(path, headers={"X-API-Key": "read-key"}).status_code == 200
 
 
-def test_several_writers_answer_501_in_the_contract_shape(chdb_path: Any, tmp_path: Any) -> None:
-    from api.app import create_app
-    from api.settings import Settings
-    from storage.clickhouse.store import ClickHouseStore
-
-    shared = ClickHouseStore(
-        f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False
-    )
-    shared.open()
-    settings = Settings(
-        store_url=f"parquet://{tmp_path / 'unused'}",
-        spool_dir=tmp_path / "spool",
-        archive_url=str(tmp_path / "a"),
-    )
-    try:
-        with TestClient(create_app(settings, store=shared)) as client:
-            _post(client, [_sent(1, session_seq=0)])
-            for path in ("/api/log/checkpoint", "/api/log/key", f"/api/events/{eid(1)}/proof"):
-                assert_error(client.get(path), 501, "log_disabled")
-            assert_error(client.get("/api/log/consistency", params={"from": 0}), 501, "log_disabled")
-            stored = client.get(f"/api/events/{eid(1)}").json()
-            assert (stored["leaf_index"], stored["leaf_hash"], stored["session_seq"]) == (None, None, 0)
-            assert client.get("/api/sessions/s-1").json()["max_seq"] == 0
-    finally:
-        shared.close()
+def test_several_writers_answer_501_in_the_contract_shape(shared_chdb: EventStore, tmp_path: Any) -> None:
+    with client_with(shared_chdb, tmp_path) as client:
+        _post(client, [_sent(1, session_seq=0)])
+        for path in ("/api/log/checkpoint", "/api/log/key", f"/api/events/{eid(1)}/proof"):
+            assert_error(client.get(path), 501, "log_disabled")
+        assert_error(client.get("/api/log/consistency", params={"from": 0}), 501, "log_disabled")
+        stored = client.get(f"/api/events/{eid(1)}").json()
+        assert (stored["leaf_index"], stored["leaf_hash"], stored["session_seq"]) == (None, None, 0)
+        assert client.get("/api/sessions/s-1").json()["max_seq"] == 0
 
 
 def test_the_log_settings_name_its_directory_key_and_origin(tmp_path: Any) -> None:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from storage.base import EventFilter, EventStore
 from storage.factory import create_store
@@ -146,19 +143,6 @@ def test_a_filtered_export_verifies_as_partial(store: EventStore, tmp_path: Path
     report = verify_export(part, note, verifier, partial=True, tree=whole / "log" / "tree")
     assert report.ok, [f.line() for f in report.findings]
     assert (report.checked, report.absent) == (5, 6)
-
-
-@pytest.fixture
-def shared_chdb(chdb_path: Path) -> Iterator[EventStore]:
-    """A ClickHouse store as one of several writers (an HTTP server's mode): no log."""
-    from storage.clickhouse.store import ClickHouseStore
-
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False)
-    store.open()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def test_several_writers_keep_no_log_but_store_session_seq(shared_chdb: EventStore) -> None:
