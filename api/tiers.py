@@ -26,6 +26,7 @@ from api.settings import Settings
 from storage.archive.location import ObjectStoreOptions, open_location
 from storage.archive.tiers import TieredStore
 from storage.base import EventStore
+from storage.layers import layers
 
 if TYPE_CHECKING:
     from api.state import AppState
@@ -75,13 +76,7 @@ def configured_store(settings: Settings) -> TieredStore:
 
 def find_tiered(store: object) -> TieredStore | None:
     """The TieredStore inside the app's store wrappers (deferred opening, tracing), if any."""
-    seen = 0
-    while store is not None and seen < 8:
-        if isinstance(store, TieredStore):
-            return store
-        store = getattr(store, "inner", None)
-        seen += 1
-    return None
+    return next((layer for layer in layers(store) if isinstance(layer, TieredStore)), None)
 
 
 def cutoff_month(now: dt.datetime, days: int) -> int:

@@ -8,17 +8,12 @@ several writers keeps no log: `store_log` then raises LogDisabledError and the r
 
 from __future__ import annotations
 
-from typing import Final
-
 from api.settings import Settings
 from storage.errors import TransientStoreError
+from storage.layers import layers
 from storage.log.store_log import LogOptions, StoreLog
 
 __all__ = ["LogDisabledError", "log_options", "store_log"]
-
-#: Wrapper attributes leading to the store underneath (ForwardingStore.inner, TieredStore.hot).
-_INNER: Final = ("inner", "hot")
-_MAX_DEPTH: Final = 8
 
 
 class LogDisabledError(LookupError):
@@ -46,10 +41,7 @@ def store_log(store: object) -> StoreLog:
         TransientStoreError: the store is not open yet (503, as every read then).
         LogDisabledError: the store keeps no log.
     """
-    current: object | None = store
-    for _ in range(_MAX_DEPTH):
-        if current is None:
-            break
+    for current in layers(store):
         if hasattr(current, "transparency_log"):
             found = current.transparency_log
             if isinstance(found, StoreLog):
@@ -62,5 +54,4 @@ def store_log(store: object) -> StoreLog:
             if not getattr(current, "keeps_log", True):
                 break
             raise TransientStoreError("the event store (and its transparency log) is not open yet")
-        current = next((getattr(current, a) for a in _INNER if getattr(current, a, None) is not None), None)
     raise LogDisabledError("this store keeps no transparency log")

@@ -11,11 +11,14 @@ signature is for `govtrack verify` or any C2SP signed-note tool: the standard li
 Ed25519). Exit 0 when everything matches, 1 otherwise.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -36,7 +39,7 @@ TEXT = (
 )
 
 
-def jcs(value):
+def jcs(value: object) -> str:
     """RFC 8785 for the values a canonical event holds: strings, integers, null, objects."""
     if isinstance(value, dict):  # keys in UTF-16 code unit order
         keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
@@ -44,7 +47,7 @@ def jcs(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def canonical(row):
+def canonical(row: dict[str, Any]) -> bytes:
     """The canonical event (version 1) of one exported row, as UTF-8 bytes."""
     event = {name: row[name] for name in TEXT}
     for name in ("timestamp", "received_at"):
@@ -56,7 +59,7 @@ def canonical(row):
     return jcs(event).encode("utf-8")
 
 
-def root(hashes):
+def root(hashes: list[bytes]) -> bytes:
     """The RFC 6962 Merkle tree hash of the leaf hashes, in order."""
     while len(hashes) > 1:  # RFC 6962: pair left to right, an odd last node moves up unchanged
         pairs = [
@@ -66,9 +69,10 @@ def root(hashes):
     return hashes[0] if hashes else hashlib.sha256(b"").digest()
 
 
-def main(export, checkpoint=None):
+def main(export: str, checkpoint: str | None = None) -> int:
     """Check every leaf, print size and root, compare with the checkpoint; 0 when all match."""
-    leaves, bad = {}, 0
+    leaves: dict[int, bytes] = {}
+    bad = 0
     files = sorted(p for p in Path(export).rglob("*.parquet") if "log" not in p.relative_to(export).parts[:1])
     for file in files:
         for row in pq.read_table(file).to_pylist():

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Final, Protocol, runtime_checkable
 
+from storage.layers import layers
+
 __all__ = ["INTERNALS", "HasInternals", "internals_of"]
 
 #: Every name a store may report, with what it means (the gauge's help text).
@@ -70,10 +72,7 @@ def internals_of(store: object) -> dict[str, float]:
     Raises what the store raises (a store that is down, a wrapper's fault); callers that must not
     fail (a scrape, /health) catch it.
     """
-    for _ in range(16):  # wrappers nest a few levels; a cycle must not hang a scrape
-        if isinstance(store, HasInternals):
-            return store.internals()
-        store = getattr(store, "inner", None) or getattr(store, "hot", None)
-        if store is None:
-            break
+    for layer in layers(store):
+        if isinstance(layer, HasInternals):
+            return layer.internals()
     return {}

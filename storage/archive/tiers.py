@@ -56,6 +56,7 @@ from storage.base import (
 )
 from storage.errors import StoreError, TerminalStoreError, TransientStoreError
 from storage.keyset import EXPORT_BATCH_BYTES, keyset_tables, last_key
+from storage.layers import layers
 from storage.log.export_log import CHECKPOINT_PATH, export_log, whole_store, write_log
 from storage.parquet import series
 from storage.parquet.rollup import ROLLUP_SCHEMA, Parts, summarize
@@ -502,14 +503,10 @@ def _lend_archived_leaves(hot: object, reader: ArchiveReader) -> None:
     directory) from the hot leaves alone: refused, since they are not contiguous, or, with every
     month moved, restarted at leaf 0 over indexes the archive already holds.
     """
-    current: object | None = hot
-    for _ in range(8):
-        lend = getattr(current, "use_archived_leaves", None)
+    for layer in layers(hot):
+        lend = getattr(layer, "use_archived_leaves", None)
         if lend is not None:
             lend(reader)
-            return
-        current = getattr(current, "inner", None)
-        if current is None:
             return
 
 
