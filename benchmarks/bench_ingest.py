@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks._server import rss_mb, serve
+from benchmarks._server import cpu_s, rss_mb, serve
 from benchmarks.load import LoadResult, run_load
 
 RESULTS = Path(__file__).parent / "results"
@@ -111,7 +112,13 @@ def _measure(target: str, clients: int, seconds: float, work: Path) -> dict[str,
         reading = threading.Thread(target=reader.run, daemon=True) if reader else None
         if reading:
             reading.start()
-        result: LoadResult = run_load(port, clients, seconds)
+        warmup = 2.0
+        cpu_marks: list[float] = []  # the server's CPU seconds when the warm-up ends, and at the end
+        cpu_at_warm = threading.Timer(warmup, lambda: cpu_marks.append(cpu_s(pid)))
+        cpu_at_warm.start()
+        result: LoadResult = run_load(port, clients, seconds, warmup=warmup)
+        cpu_at_warm.join()
+        cpu_marks.append(cpu_s(pid))
         done.set()
         if reader and reading:
             reader.stop()
@@ -127,6 +134,11 @@ def _measure(target: str, clients: int, seconds: float, work: Path) -> dict[str,
         "non_200": result.failures,
         "statuses": result.statuses,
         "rss_peak_mb": round(peak[0], 1),
+        # the server's CPU (all threads) per 1000 acknowledged events, over the measured window
+        "server_cpu_ms_per_1k": round((cpu_marks[-1] - cpu_marks[0]) * 1e6 / result.events, 2)
+        if result.events
+        else None,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "reads_ms": reader.medians() if reader else {},
         "read_failures": reader.failures if reader else 0,
     }
@@ -145,8 +157,9 @@ def report(rows: list[dict[str, object]], seconds: float) -> str:
         f"# Ingest side by side ({time.strftime('%Y-%m-%d %H:%M')} UTC, {seconds:.0f} s per run, "
         "1000-event PascalCase JSON batches, one server process, 2 cores shared with the client)",
         "",
-        "| target | clients | events/s | / bare | / seed (same store) | p50 ms | p99 ms | non-200 | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| target | clients | events/s | / bare | / seed (same store) | p50 ms | p99 ms | non-200 | peak RSS MB "
+        "| server CPU ms per 1k events | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         target, clients = str(r["target"]), int(str(r["clients"]))
@@ -154,7 +167,8 @@ def report(rows: list[dict[str, object]], seconds: float) -> str:
         lines.append(
             f"| {target} | {clients} | {r['events_per_s']:,} | {_ratio(rows, target, 'bare', clients)} "
             f"| {_ratio(rows, target, seed, clients) if seed else '-'} | {r['p50_ms']} | {r['p99_ms']} "
-            f"| {r['non_200']} | {r['rss_peak_mb']} |"
+            f"| {r['non_200']} | {r['rss_peak_mb']} | {r.get('server_cpu_ms_per_1k', '-')} "
+            f"| {r.get('load_avg_1m', '-')} |"
         )
     lines += ["", "Reads during the 8-client runs (median ms):", "", "| target | " + " | ".join(READS) + " |"]
     lines.append("|---" * (len(READS) + 1) + "|")
