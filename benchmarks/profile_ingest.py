@@ -2,9 +2,10 @@
 
 The ingest benchmark says how far govtrack is from the bare pipeline; this says why. It starts the
 server on a store (as benchmarks.bench_ingest does), posts the add-in's 1000-event batches from 8
-clients, samples every thread of the server with py-spy (`--native`, so time inside Arrow, DuckDB,
-ClickHouse and hashlib counts where it is spent) and charges each sample to the stage of its
-innermost govtrack frame: the decoder module, the group-commit writer, the transparency log, the
+clients, samples every thread of the server with py-spy (non-blocking: pausing the server to
+sample cut its throughput thirtyfold) and charges each sample to the stage of its innermost
+govtrack frame (time inside Arrow, DuckDB, ClickHouse or hashlib counts for the govtrack code that
+called it): the decoder module, the group-commit writer, the transparency log, the
 engine's append; samples with no govtrack frame are the HTTP server and event loop, or the
 engines' own threads (merges, compaction). Stages are reported as a share of the samples and as
 CPU ms per 1000 acknowledged events (the server's measured CPU time split by those shares).
@@ -38,6 +39,9 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("api/ingest/timestamps", "decode: timestamps"),
     ("api/ingest/event_ids", "decode: event ids"),
     ("api/ingest/validation", "decode: validation"),
+    ("api/ingest/columns", "decode: columns to Arrow"),
+    ("api/ingest/normalize", "decode: normalize names and values"),
+    ("api/ingest/body", "decode: body read and decompression"),
     ("api/ingest/", "decode: other"),
     ("storage/writer", "group commit (concat, in-batch dedup)"),
     ("storage/parquet/index", "Parquet: id hash index"),
@@ -82,7 +86,7 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
                 marks.append(cpu_s(pid))
                 command = [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid)]
                 command += ["-d", str(int(seconds)), "-r", str(rate)]
-                command += ["-f", "raw", "--native", "--full-filenames", "-o", str(raw)]
+                command += ["-f", "raw", "--nonblocking", "--full-filenames", "-o", str(raw)]
                 spy.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
 
             timer = threading.Timer(warmup, start_sampling)
@@ -129,7 +133,7 @@ def main() -> None:
     parser.add_argument("--store", choices=("parquet", "chdb", "noop"), required=True)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--rate", type=int, default=100)
     args = parser.parse_args()
     text = profile(args.store, args.seconds, args.clients, args.rate)
     RESULTS.mkdir(exist_ok=True)
