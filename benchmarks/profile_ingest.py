@@ -6,9 +6,12 @@ clients, samples every thread of the server with py-spy (non-blocking: pausing t
 sample cut its throughput thirtyfold) and charges each sample to the stage of its innermost
 govtrack frame (time inside Arrow, DuckDB, ClickHouse or hashlib counts for the govtrack code that
 called it): the decoder module, the group-commit writer, the transparency log, the
-engine's append; samples with no govtrack frame are the HTTP server and event loop, or the
-engines' own threads (merges, compaction). Stages are reported as a share of the samples and as
-CPU ms per 1000 acknowledged events (the server's measured CPU time split by those shares).
+engine's append; samples with no govtrack frame are the HTTP server and event loop. Stages are
+reported as a share of the samples and as CPU ms per 1000 acknowledged events (the server's
+measured CPU time split by those shares). py-spy sees only threads that run Python: the engines'
+native threads (ClickHouse merges, DuckDB workers) are not sampled, so their CPU is spread over
+the stages in proportion, which overstates every stage a little and most where the engine works
+most in its own threads (ClickHouse).
 
 Run: `python -m benchmarks.profile_ingest --store parquet|chdb|noop [--seconds 20]`.
 Results: benchmarks/results/profile_<store>.md (needs py-spy, a dev dependency, and ptrace rights).
@@ -61,10 +64,8 @@ def stage_of(stack: str) -> str:
             if f"({prefix}" in frame:
                 return stage
     text = stack.lower()
-    if "chdb" in text or "clickhouse" in text:
-        return "ClickHouse engine threads (merges, background)"
-    if "duckdb" in text:
-        return "DuckDB threads"
+    if "chdb" in text or "clickhouse" in text or "duckdb" in text:
+        return "engine calls outside govtrack's frames"
     if any(name in text for name in ("uvicorn", "h11", "httptools", "starlette", "asyncio", "anyio")):
         return "HTTP server and event loop"
     return "other (interpreter, native without Python frames)"
@@ -108,8 +109,9 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
             f"# Where the server's CPU goes: {store}, {clients} clients ({time.strftime('%Y-%m-%d %H:%M')} UTC)",
             "",
             f"{result.events_per_s:,.0f} events/s acknowledged; server CPU {cpu_per_1k:.2f} ms per 1000 events "
-            f"(all threads); {total:,} py-spy samples at {rate}/s over {seconds:.0f} s (threads waiting are "
-            "not sampled); "
+            f"(all threads); {total:,} py-spy samples at {rate}/s over {seconds:.0f} s of the threads running "
+            "Python (waiting threads and the engines' native threads are not sampled: their CPU is spread "
+            "over the stages in proportion); "
             f"load average {os.getloadavg()[0]:.2f}.",
             "",
             "| stage | share of samples | CPU ms per 1000 events |",
