@@ -71,6 +71,20 @@ def stage_of(stack: str) -> str:
     return "other (interpreter, native without Python frames)"
 
 
+def _frame(frame: str) -> str:
+    """`func (path:line)` without the line number, a library's path from its package."""
+    name, _, where = frame.partition(" (")
+    where = where.rsplit(":", 1)[0].split("site-packages/")[-1].removesuffix(")")
+    return f"{name} ({where})" if where else name
+
+
+def hottest_call(stack: str) -> str:
+    """`innermost govtrack frame -> innermost frame` of one collapsed stack."""
+    frames = stack.split(";")
+    own = next((f for f in reversed(frames) if f.split("(")[-1].startswith(("api/", "storage/"))), "-")
+    return f"`{_frame(own)}` -> `{_frame(frames[-1])}`"
+
+
 def profile(store: str, seconds: float, clients: int, rate: int) -> str:
     """Run the load, sample the server, return the markdown report."""
     work = Path(tempfile.mkdtemp(prefix=f"govtrack-profile-{store}-"))
@@ -99,10 +113,12 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
             if spy[0].returncode != 0 or not raw.exists():
                 raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
         counts: collections.Counter[str] = collections.Counter()
+        calls: collections.Counter[str] = collections.Counter()
         for line in raw.read_text().splitlines():
             stack, _, samples = line.rpartition(" ")
             if stack:
                 counts[stage_of(_relative(stack))] += int(samples)
+                calls[hottest_call(_relative(stack))] += int(samples)
         total = sum(counts.values()) or 1
         cpu_per_1k = (marks[-1] - marks[0]) * 1e6 / max(result.events, 1)
         lines = [
@@ -119,6 +135,10 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
         ]
         for stage, hits in counts.most_common():
             lines.append(f"| {stage} | {100 * hits / total:.1f} % | {cpu_per_1k * hits / total:.2f} |")
+        lines += ["", "The 15 hottest calls (innermost govtrack function, and where the time was spent):", ""]
+        lines += ["| govtrack function -> innermost frame | share of samples |", "|---|---|"]
+        for call, hits in calls.most_common(15):
+            lines.append(f"| {call} | {100 * hits / total:.1f} % |")
         return "\n".join(lines) + "\n"
     finally:
         shutil.rmtree(work, ignore_errors=True)
