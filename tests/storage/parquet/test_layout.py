@@ -15,7 +15,14 @@ import pytest
 from storage.base import EventFilter, Page
 from storage.errors import TerminalStoreError
 from storage.parquet.index import HashIndex
-from storage.parquet.layout import CELL_KEY, FILE_SCHEMA, MANIFEST_FILE, FileSet
+from storage.parquet.layout import (
+    CELL_KEY,
+    FILE_SCHEMA,
+    MANIFEST_FILE,
+    ROW_GROUP_ROWS,
+    FileSet,
+    bloom_filter_options,
+)
 from storage.parquet.store import ParquetStore
 from tests.contract.events import BASE, Row, event, table
 
@@ -152,3 +159,11 @@ def test_cell_history_over_many_months_is_exact_for_every_limit(store: ParquetSt
         assert list(
             zip(got.column("timestamp").to_pylist(), got.column("event_id").to_pylist(), strict=True)
         ) == [(ts, eid) for ts, eid in want[:limit]]
+
+
+def test_bloom_filters_are_sized_for_a_row_group_whatever_the_file() -> None:
+    """A merged month's filters must not grow with the month (see bloom_filter_options)."""
+    one_group = bloom_filter_options(ROW_GROUP_ROWS)
+    assert bloom_filter_options(6_500_000) == one_group
+    assert {o["ndv"] for o in one_group.values()} == {ROW_GROUP_ROWS}
+    assert bloom_filter_options(10)["event_id"]["ndv"] == 1024
