@@ -37,7 +37,9 @@ from tests.e2e.contract_schema import undeclared
 
 MAX_EXAMPLES = 25
 #: An event stream never ends: schemathesis keeps the events that arrived within its read timeout.
-STREAMS = {"/api/events/stream": 0.3}
+#: The response must start within it: 0.3 s was missed once under a loaded CI run (status 0 on the
+#: first call, 200 on hypothesis's replay: "unreliable results").
+STREAMS = {"/api/events/stream": 2.0}
 
 
 @pytest.fixture
