@@ -52,7 +52,7 @@ READS: dict[str, tuple[str, dict[str, str | int]]] = {
 }
 
 
-def _command(target: str, work: Path) -> tuple[str | None, bool, list[str] | None]:
+def server_for(target: str, work: Path) -> tuple[str | None, bool, list[str] | None]:
     """(store URL, no-op?, reference module) for a target."""
     if target == "bare":
         return None, False, ["benchmarks.ref_bare", "--out", str(work / "bare")]
@@ -95,7 +95,7 @@ class Reader:
 
 
 def _measure(target: str, clients: int, seconds: float, work: Path) -> dict[str, object]:
-    url, noop, module = _command(target, work)
+    url, noop, module = server_for(target, work)
     with serve(url, work, noop=noop, module=module) as (base, pid):
         port = int(base.rsplit(":", 1)[1])
         peak = [0.0]

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from benchmarks._server import cpu_s, serve
+from benchmarks.bench_ingest import server_for
 from benchmarks.load import run_load
 
 RESULTS = Path(__file__).parent / "results"
@@ -89,9 +90,9 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
     """Run the load, sample the server, return the markdown report."""
     work = Path(tempfile.mkdtemp(prefix=f"govtrack-profile-{store}-"))
     raw = work / "pyspy.txt"
-    urls = {"parquet": f"parquet://{work / 'parquet'}", "chdb": f"chdb://{work / 'chdb'}", "noop": None}
+    url, noop, _ = server_for(store, work)
     try:
-        with serve(urls[store], work, noop=store == "noop") as (base, pid):
+        with serve(url, work, noop=noop) as (base, pid):
             port = int(base.rsplit(":", 1)[1])
             warmup = 3.0
             marks: list[float] = []
@@ -117,8 +118,9 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
         for line in raw.read_text().splitlines():
             stack, _, samples = line.rpartition(" ")
             if stack:
-                counts[stage_of(_relative(stack))] += int(samples)
-                calls[hottest_call(_relative(stack))] += int(samples)
+                stack = _relative(stack)
+                counts[stage_of(stack)] += int(samples)
+                calls[hottest_call(stack)] += int(samples)
         total = sum(counts.values()) or 1
         cpu_per_1k = (marks[-1] - marks[0]) * 1e6 / max(result.events, 1)
         lines = [
