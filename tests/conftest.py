@@ -33,6 +33,11 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
+def new_database() -> str:
+    """A database name no test of this process has used."""
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
 class DatabasePool:
     """Emptied, migrated ClickHouse databases of this test process, for the next test to reuse."""
 
@@ -55,7 +60,7 @@ class DatabasePool:
 
     def take(self) -> str:
         """A database name: an emptied one when there is one, else a new one."""
-        return self.free.pop() if self.free else f"t_{uuid.uuid4().hex[:12]}"
+        return self.free.pop() if self.free else new_database()
 
     def opened(self, database: str) -> None:
         """Called once the store opened `database`: the first one's schema is the reference."""
@@ -97,7 +102,7 @@ def make_store(kind: str, tmp_path: Path, chdb_path: Path, database: str | None 
     if kind == "parquet":
         store = create_store(f"parquet://{tmp_path / 'parquet'}")
     else:
-        store = create_store(f"chdb://{chdb_path}", database=database or f"t_{uuid.uuid4().hex[:12]}")
+        store = create_store(f"chdb://{chdb_path}", database=database or new_database())
     store.open()
     return store
 
@@ -133,7 +138,7 @@ def shared_chdb(chdb_path: Path) -> Iterator[EventStore]:
     """An embedded ClickHouse store as one of several writers (a server's mode): it keeps no log."""
     from storage.clickhouse.store import ClickHouseStore
 
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}", single_writer=False)
+    store = ClickHouseStore(f"chdb://{chdb_path}", database=new_database(), single_writer=False)
     store.open()
     try:
         yield store

@@ -8,7 +8,6 @@ spacing differences do not matter but any type, codec or index difference does.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from storage.clickhouse.migrations import DDL_DIR, load_migrations
 from storage.clickhouse.store import ClickHouseStore
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
+from tests.conftest import new_database
 
 CLUSTER_DIR = DDL_DIR / "cluster"
 
@@ -175,7 +175,7 @@ def arrow_type(ch_type: str) -> tuple[pa.DataType, bool]:
 
 
 def test_single_node_table_matches_schema_py(chdb_path: Path) -> None:
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}")
+    store = ClickHouseStore(f"chdb://{chdb_path}", database=new_database())
     store.open()
     try:
         rows = (

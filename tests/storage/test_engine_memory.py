@@ -18,6 +18,7 @@ from storage.base import ENGINE_MEMORY_MB, EventFilter
 from storage.clickhouse.store import ClickHouseStore, engine_options
 from storage.parquet.store import SPILL_DIR, ParquetStore
 from storage.schema import EVENT_SCHEMA, UTC_MICROS
+from tests.conftest import new_database
 from tests.contract.events import BASE, event, micros, table
 
 MIB = 1024 * 1024
@@ -64,7 +65,7 @@ def test_a_compaction_larger_than_the_budget_completes(tmp_path: Path) -> None:
 
 
 def test_the_embedded_clickhouse_engine_is_capped(chdb_path: Path) -> None:
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}")
+    store = ClickHouseStore(f"chdb://{chdb_path}", database=new_database())
     store.open()
     try:
         rows = store._conn().query(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from storage.clickhouse.errors import translate
 from storage.clickhouse.migrations import DDL_DIR, apply_migrations
 from storage.clickhouse.store import ClickHouseStore
 from storage.errors import TerminalStoreError, TransientStoreError
+from tests.conftest import new_database
 
 
 def closed_port() -> int:
@@ -32,7 +32,7 @@ def test_unreachable_server_is_transient_after_retries() -> None:
 
 
 def test_engine_error_is_terminal_with_code(chdb_path: Path) -> None:
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}")
+    store = ClickHouseStore(f"chdb://{chdb_path}", database=new_database())
     store.open()
     try:
         with pytest.raises(DatabaseError) as info:
@@ -65,7 +65,7 @@ def test_database_from_dsn_path() -> None:
 
 
 def test_migrations_recorded_and_idempotent(chdb_path: Path) -> None:
-    database = f"t_{uuid.uuid4().hex[:12]}"
+    database = new_database()
     first = ClickHouseStore(f"chdb://{chdb_path}", database=database)
     first.open()
     first.close()
@@ -87,7 +87,7 @@ def test_migrations_recorded_and_idempotent(chdb_path: Path) -> None:
 def test_edited_applied_migration_is_refused(chdb_path: Path, tmp_path: Path) -> None:
     ddl = tmp_path / "ddl"
     shutil.copytree(DDL_DIR, ddl)
-    database = f"t_{uuid.uuid4().hex[:12]}"
+    database = new_database()
     store = ClickHouseStore(f"chdb://{chdb_path}", database=database, ddl_dir=ddl)
     store.open()
     try:

@@ -10,7 +10,6 @@ speed of the rollups was kept along with their exactness.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from storage.base import EventFilter, SessionFilter
 from storage.clickhouse import queries as q
 from storage.clickhouse.store import ClickHouseStore
+from tests.conftest import new_database
 from tests.contract.events import BASE, eid, table, varied
 
 HOUR_US = 3_600_000_000
@@ -26,7 +26,7 @@ HOUR_US = 3_600_000_000
 
 @pytest.fixture(scope="module")
 def ch(chdb_path: Path) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(f"chdb://{chdb_path}", database=f"t_{uuid.uuid4().hex[:12]}")
+    store = ClickHouseStore(f"chdb://{chdb_path}", database=new_database())
     store.open()
     store.append(table(varied()))
     try:

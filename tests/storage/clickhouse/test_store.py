@@ -22,6 +22,7 @@ from storage.base import Bucket, EventFilter, GroupBy, Page, SessionFilter
 from storage.clickhouse.store import ClickHouseStore
 from storage.errors import TerminalStoreError
 from storage.schema import EVENT_SCHEMA
+from tests.conftest import new_database
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 
@@ -57,7 +58,7 @@ def table(rows: list[dict[str, Any]]) -> pa.Table:
 def ch(request: pytest.FixtureRequest, chdb_path: Path) -> Iterator[ClickHouseStore]:
     store = ClickHouseStore(
         f"chdb://{chdb_path}",
-        database=f"t_{uuid.uuid4().hex[:12]}",
+        database=new_database(),
         single_writer=request.param == "single",
     )
     store.open()
@@ -188,7 +189,7 @@ def test_results_are_exactly_the_protocol_types(ch: ClickHouseStore) -> None:
 
 def test_single_writer_filter_loads_what_others_stored(chdb_path: Path) -> None:
     """A single writer opening a database that already holds events still drops their ids."""
-    database = f"t_{uuid.uuid4().hex[:12]}"
+    database = new_database()
     before = ClickHouseStore(f"chdb://{chdb_path}", database=database, single_writer=False)
     before.open()
     before.append(table([event(i) for i in range(1, 4)]))
@@ -227,7 +228,7 @@ ROLLUP_FILTERS = {
 @pytest.mark.parametrize("name", ROLLUP_FILTERS)
 def test_rollup_figures_equal_the_scanned_ones(chdb_path: Path, name: str) -> None:
     """The single writer's event_counts answers equal a FINAL scan of the events, nulls included."""
-    database = f"t_{uuid.uuid4().hex[:12]}"
+    database = new_database()
     single = ClickHouseStore(f"chdb://{chdb_path}", database=database)
     single.open()
     rows = [

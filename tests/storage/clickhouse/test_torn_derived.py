@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from storage.clickhouse.migrations import DDL_DIR
 from storage.clickhouse.store import ClickHouseStore
 from storage.log.store_log import LogOptions
 from storage.schema import conform
+from tests.conftest import new_database
 from tests.contract.agreement import assert_store_agrees
 from tests.contract.events import BASE, Row, event, table
 
@@ -107,7 +107,7 @@ def tear(store: ClickHouseStore, removed: str) -> None:
 def test_resend_after_a_torn_insert_is_stored_once_and_every_figure_agrees(
     chdb_path: Path, old_ddl: Path, removed: str
 ) -> None:
-    database = f"t_{uuid.uuid4().hex[:12]}"
+    database = new_database()
     url = f"chdb://{chdb_path}"
     before, unanswered, later = rows(1, 40), rows(41, 25), rows(66, 15)
     old = ClickHouseStore(

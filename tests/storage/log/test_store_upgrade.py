@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,6 +24,7 @@ from storage.factory import create_store
 from storage.log.store_log import LogOptions
 from storage.log.verify import verify_export
 from storage.parquet.store import ParquetStore
+from tests.conftest import new_database
 from tests.contract.events import eid, event, page_all, table
 from tests.storage.log.storekit import independent_leaf, log_of
 
@@ -103,7 +103,7 @@ def test_a_clickhouse_database_from_before_the_log(tmp_path: Path, chdb_path: Pa
     old_ddl.mkdir()
     for path in sorted(DDL_DIR.glob("00[0-6]_*.sql")):
         shutil.copy(path, old_ddl / path.name)
-    database = f"t_{uuid.uuid4().hex[:12]}"
+    database = new_database()
     # The database as the code before the log left it (not its single writer here: this process's
     # writer loads its id filter from the table once, after the rows are in).
     old = ClickHouseStore(
