@@ -86,8 +86,8 @@ def hottest_call(stack: str) -> str:
     return f"`{_frame(own)}` -> `{_frame(frames[-1])}`"
 
 
-def profile(store: str, seconds: float, clients: int, rate: int) -> str:
-    """Run the load, sample the server, return the markdown report."""
+def profile(store: str, seconds: float, clients: int, rate: int, keep_raw: Path | None = None) -> str:
+    """Run the load, sample the server, return the markdown report (`keep_raw`: copy of the stacks)."""
     work = Path(tempfile.mkdtemp(prefix=f"govtrack-profile-{store}-"))
     raw = work / "pyspy.txt"
     url, noop, _ = server_for(store, work)
@@ -113,6 +113,8 @@ def profile(store: str, seconds: float, clients: int, rate: int) -> str:
             _, err = spy[0].communicate(timeout=120)
             if spy[0].returncode != 0 or not raw.exists():
                 raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
+        if keep_raw is not None:
+            shutil.copyfile(raw, keep_raw)
         counts: collections.Counter[str] = collections.Counter()
         calls: collections.Counter[str] = collections.Counter()
         for line in raw.read_text().splitlines():
@@ -158,8 +160,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--raw", type=Path, help="also keep py-spy's collapsed stacks in this file")
     args = parser.parse_args()
-    text = profile(args.store, args.seconds, args.clients, args.rate)
+    text = profile(args.store, args.seconds, args.clients, args.rate, args.raw)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"profile_{args.store}.md").write_text(text)
     print(text)

@@ -32,11 +32,32 @@ from storage.parquet import queries as sql
 from storage.parquet.layout import ROW_GROUP_ROWS, DataFile, FileSet, write_events
 from storage.parquet.rollup import merge
 
-__all__ = ["Compactor", "MergeRun"]
+__all__ = ["SMALLEST_TIER_ROWS", "Compactor", "MergeRun", "tier_bounds"]
 
 log = logging.getLogger(__name__)
 
 CursorFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+#: The smallest tier's upper bound is at least this many rows: below it, tiers would only split
+#: the group-commit files (a few thousand rows each under load) into classes merged separately.
+SMALLEST_TIER_ROWS = 1024
+
+
+def tier_bounds(threshold: int, max_rows: int) -> tuple[int, ...]:
+    """Row-count bounds of the size tiers: 0, then max/t^k .. max/t, max (t = threshold).
+
+    Tiers grow geometrically by t, so merging t files of a tier makes one file of (about) the next
+    tier and a row is rewritten about once per tier: log_t(max / append size) times in all. With
+    t = 8, 4 M rows and ~2,000-row appends that is 4.7 writes per row, against 6.0 when the smallest
+    tier reached max/t^2 (its files were merged into ever larger files of the same tier; simulated
+    over 10 M rows). A partition keeps fewer than t files per tier, plus the final ones.
+    """
+    t = max(2, threshold)
+    bounds = [max_rows]
+    while bounds[-1] // t >= SMALLEST_TIER_ROWS:
+        bounds.append(bounds[-1] // t)
+    return (0, *reversed(bounds))
 
 
 def month_key(partition: str) -> int:
@@ -142,21 +163,15 @@ class Compactor:
         return sum(len(tier) for tier in self._full_tiers(files))
 
     def _full_tiers(self, files: Iterable[DataFile]) -> Iterator[list[DataFile]]:
-        """Every size tier of every partition holding `threshold` files or more.
-
-        Tiers are [0, max/t^2), [max/t^2, max/t), [max/t, max) for threshold t, so a row is
-        rewritten about once per tier (bounded write amplification) and a partition keeps at most
-        about 3*t files; files of `max_rows` or more are final.
-        """
-        t = self._threshold
-        bounds = (0, self._max_rows // (t * t), self._max_rows // t, self._max_rows)
+        """Every size tier (`tier_bounds`) of every partition holding `threshold` files or more."""
+        bounds = tier_bounds(self._threshold, self._max_rows)
         by_partition: dict[str, list[DataFile]] = defaultdict(list)
         for f in files:
             by_partition[f.partition].append(f)
         for held in by_partition.values():
             for lo, hi in itertools.pairwise(bounds):
                 tier = [f for f in held if lo <= f.rows < hi]
-                if len(tier) >= t:
+                if len(tier) >= self._threshold:
                     yield tier
 
     def _merge(self, inputs: list[DataFile]) -> None:

@@ -53,10 +53,13 @@ ROW_GROUP_ROWS = 32_768
 CELL_KEY = "_cell_key"
 FILE_SCHEMA = EVENT_SCHEMA.append(pa.field(CELL_KEY, pa.uint64()))
 BLOOM_COLUMNS = ("event_id", CELL_KEY)
-#: Random ids, hashes and timestamps never repeat: trying a dictionary for them only costs write time.
-DICTIONARY_COLUMNS = [
-    f.name for f in FILE_SCHEMA if f.name not in ("event_id", "timestamp", "received_at", CELL_KEY)
-]
+#: Columns whose values never repeat (ids, leaf indexes and hashes, timestamps, the cell key):
+#: trying a dictionary for them only costs write time. The leaf columns alone cost ~40 % of a
+#: file's write time when dictionary-encoded (8000 rows: 1.70 -> 1.02 ms per 1000 rows, measured).
+UNIQUE_COLUMNS = ("event_id", "timestamp", "received_at", CELL_KEY, "leaf_index", "leaf_hash")
+DICTIONARY_COLUMNS = [f.name for f in FILE_SCHEMA if f.name not in UNIQUE_COLUMNS]
+#: Min/max of a random hash prunes nothing; every other column's statistics serve some filter.
+STATISTICS_COLUMNS = [f.name for f in FILE_SCHEMA if f.name != "leaf_hash"]
 EVENTS_DIR = "events"
 
 
@@ -87,7 +90,12 @@ def write_events(batches: Iterable[pa.RecordBatch], path: Path, rows_hint: int, 
     blooms = bloom_filter_options(rows_hint)
     rows = 0
     with pq.ParquetWriter(
-        path, FILE_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS, bloom_filter_options=blooms
+        path,
+        FILE_SCHEMA,
+        compression="zstd",
+        use_dictionary=DICTIONARY_COLUMNS,
+        write_statistics=STATISTICS_COLUMNS,
+        bloom_filter_options=blooms,
     ) as writer:
         for batch in batches:
             writer.write_batch(batch.cast(FILE_SCHEMA), row_group_size=ROW_GROUP_ROWS)
