@@ -11,20 +11,22 @@ stored bytes and no JSON number formatting enters the form (docs/canonical-event
 rules, a worked example and why). The leaf hash is SHA-256(0x00 || canonical bytes).
 
 Building it costs one pass of Arrow string kernels per column (escape, quote, join) and one
-SHA-256 call per event: ~4 µs per event in all on this machine (benchmarks/bench_log.py). Only
+SHA-256 per event, all events in one call (storage.log.batch_hash): ~4 µs per event in all on this
+machine (benchmarks/bench_log.py). Only
 rows whose attribute names mix characters above U+FFFF with U+E000-U+FFFF (where UTF-16 order,
 which JCS sorts by, differs from UTF-8 byte order) are sorted in Python.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from storage.log.batch_hash import prefixed_hashes
 
 __all__ = [
     "CANONICAL_KEYS",
@@ -255,13 +257,5 @@ def hash_leaves(canonical: pa.Array) -> pa.FixedSizeBinaryArray:
     """SHA-256(0x00 || value) of every value of a string/binary array (no nulls)."""
     if canonical.null_count:
         raise ValueError("a canonical event is never null")
-    array = canonical.cast(pa.large_binary())
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = memoryview(array.buffers()[2] or b"")
-    prefix = hashlib.sha256(b"\x00")
-    out = bytearray(32 * len(array))
-    for i, (start, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)):
-        h = prefix.copy()
-        h.update(data[start:end])
-        out[32 * i : 32 * i + 32] = h.digest()
-    return pa.FixedSizeBinaryArray.from_buffers(LEAF_HASH_TYPE, len(array), [None, pa.py_buffer(bytes(out))])
+    digests = prefixed_hashes(b"\x00", canonical)
+    return pa.FixedSizeBinaryArray.from_buffers(LEAF_HASH_TYPE, len(canonical), [None, pa.py_buffer(digests)])
