@@ -94,7 +94,7 @@ class TreeFiles:
 
     def append(self, leaf_hashes: list[bytes]) -> bytes:
         """Append leaf hashes (in leaf-index order) and return the new root."""
-        if any(len(h) != HASH_SIZE for h in leaf_hashes):
+        if set(map(len, leaf_hashes)) - {HASH_SIZE}:
             raise ValueError("every leaf hash must be 32 bytes")
         with self._lock:
             frontier = self._state[1].copy()
