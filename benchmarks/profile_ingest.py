@@ -60,6 +60,8 @@ STAGES: tuple[tuple[str, str], ...] = (
 def stage_of(stack: str) -> str:
     """The stage of one collapsed stack (root first, `;`-separated `func (file:line)` frames)."""
     frames = stack.split(";")
+    if "(storage/parquet/compaction" in stack:  # a merge's file writes run in layout.py's code too
+        return "Parquet: compaction"
     for frame in reversed(frames):
         for prefix, stage in STAGES:
             if f"({prefix}" in frame:
