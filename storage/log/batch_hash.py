@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 
 __all__ = ["prefixed_hashes"]
 
-HASH_SIZE: Final = 32
 #: Below this many messages one hashlib call each is cheaper than a polars round trip (~0.3 ms).
 BULK_FROM: Final = 64
 

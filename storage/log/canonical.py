@@ -12,9 +12,9 @@ rules, a worked example and why). The leaf hash is SHA-256(0x00 || canonical byt
 
 Building it costs one pass of Arrow string kernels per column (escape, quote, join) and one
 SHA-256 per event, all events in one call (storage.log.batch_hash): ~4 µs per event in all on this
-machine (benchmarks/bench_log.py). Only
-rows whose attribute names mix characters above U+FFFF with U+E000-U+FFFF (where UTF-16 order,
-which JCS sorts by, differs from UTF-8 byte order) are sorted in Python.
+machine (benchmarks/bench_log.py). Only rows whose attribute names mix characters above U+FFFF
+with U+E000-U+FFFF (where UTF-16 order, which JCS sorts by, differs from UTF-8 byte order) are
+sorted in Python.
 """
 
 from __future__ import annotations
@@ -254,8 +254,6 @@ def with_leaves(events: pa.Table, first_index: int) -> pa.Table:
 
 
 def hash_leaves(canonical: pa.Array) -> pa.FixedSizeBinaryArray:
-    """SHA-256(0x00 || value) of every value of a string/binary array (no nulls)."""
-    if canonical.null_count:
-        raise ValueError("a canonical event is never null")
+    """SHA-256(0x00 || value) of every value of a string/binary array (no nulls: ValueError)."""
     digests = prefixed_hashes(b"\x00", canonical)
     return pa.FixedSizeBinaryArray.from_buffers(LEAF_HASH_TYPE, len(canonical), [None, pa.py_buffer(digests)])

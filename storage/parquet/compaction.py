@@ -85,7 +85,7 @@ class Compactor:
         self._cursor = cursor
         self._write_lock = write_lock
         self._threshold = max(2, threshold)
-        self._max_rows = max_rows
+        self._bounds = tier_bounds(self._threshold, max_rows)
         self._run_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -164,12 +164,11 @@ class Compactor:
 
     def _full_tiers(self, files: Iterable[DataFile]) -> Iterator[list[DataFile]]:
         """Every size tier (`tier_bounds`) of every partition holding `threshold` files or more."""
-        bounds = tier_bounds(self._threshold, self._max_rows)
         by_partition: dict[str, list[DataFile]] = defaultdict(list)
         for f in files:
             by_partition[f.partition].append(f)
         for held in by_partition.values():
-            for lo, hi in itertools.pairwise(bounds):
+            for lo, hi in itertools.pairwise(self._bounds):
                 tier = [f for f in held if lo <= f.rows < hi]
                 if len(tier) >= self._threshold:
                     yield tier
